@@ -1,0 +1,93 @@
+"""``python -m ffnn_lightning``: the LightningCLI with this template's defaults and links."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from ffnn_lightning.callbacks import PredictionsWriter, RunSummary, ThrottledProgressBar
+from ffnn_lightning.data import TabularDataModule
+from ffnn_lightning.module import FeedForwardModule
+
+
+class FFNNCLI(LightningCLI):
+    """Links the data's shape into the model and adds checkpoints, a bar and a predictions CSV."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.num_features", "model.in_features", apply_on="instantiate")
+        parser.link_arguments("data.num_outputs", "model.out_features", apply_on="instantiate")
+        parser.link_arguments("data.task_name", "model.task", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.filename": "best-{epoch}",
+            }
+        )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The configured Trainer plus this template's callbacks.
+
+        ``fit`` gets checkpoints and a closing summary. ``validate``, ``test`` and ``predict``
+        report on the console (``predict`` writes into the checkpoint's run folder) and open no
+        new run folder.
+        """
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        callbacks: list[Callback] = []
+        if config.get("enable_progress_bar") is not False:
+            callbacks.append(ThrottledProgressBar())
+        callbacks.append(PredictionsWriter())  # after the bar, so its line follows the bar's
+        if self.subcommand in (None, "fit"):
+            if config.get("enable_checkpointing") is not False:
+                keys = self._parser(self.subcommand).callback_keys
+                callbacks += [self._get(self.config_init, key) for key in keys]
+                callbacks.append(last_checkpoint())
+            callbacks.append(RunSummary())
+        else:
+            config.update(logger=False, enable_checkpointing=False)
+            self.save_config_callback = None
+        return self._instantiate_trainer(config, callbacks)
+
+
+def last_checkpoint() -> ModelCheckpoint:
+    """``last.ckpt``, rewritten every epoch.
+
+    ``ModelCheckpoint(save_last=True)`` rewrites it only in epochs where its monitored best
+    improved (Lightning 2.6), which would leave a resumed run behind by several epochs.
+    """
+    return ModelCheckpoint(
+        filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+    )
+
+
+def _quiet_known_notices() -> None:
+    """Silence notices that do not apply to this template, each for the reason given."""
+    # Raised inside Lightning's own pytree helper under torch >= 2.9; nothing here can change it.
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    # validate/test/predict restore only weights; the checkpoint callback of fit is not needed.
+    warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks.*")
+    # Metrics are logged once per epoch, so the per-step logging interval does not matter.
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    # An advertisement for a hosted logger, printed on every run; TensorBoard is the logger here.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: not record.getMessage().startswith("💡 Tip")
+    )
+
+
+def main(args: list[str] | None = None) -> FFNNCLI:
+    """Run the CLI (``args`` as on the command line; ``None`` reads ``sys.argv``)."""
+    _quiet_known_notices()
+    return FFNNCLI(
+        FeedForwardModule,
+        TabularDataModule,
+        subclass_mode_data=True,
+        args=args,
+        auto_configure_optimizers=False,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"default_env": False},
+    )

@@ -1,0 +1,211 @@
+"""The base every dataset builds on: split, preprocessing fitted on train only, fast batches."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal, NamedTuple
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+from ffnn_lightning.data.batches import TensorBatches
+
+Task = Literal["binary", "multiclass", "regression"]
+SplitMethod = Literal["ordered", "random", "stratified"]
+
+
+class Splits(NamedTuple):
+    """Row indices of each split into the loaded arrays."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+class TabularDataModule(L.LightningDataModule):
+    """In-memory tabular data: a subclass only implements :meth:`load`.
+
+    Args:
+        batch_size: rows per training step; ``None`` for full-batch gradient descent.
+        val_fraction: share of the rows held out for validation.
+        test_fraction: share held out for ``test``; with 0, ``test`` and ``predict`` use the
+            validation rows (the chapter has a single held-out split).
+        split: ``ordered`` takes the last rows as held out (the chapter's way), ``random``
+            and ``stratified`` (class ratios kept) draw them with ``seed``.
+        shuffle: reshuffle the training rows every epoch (seeded by ``seed`` and the epoch).
+        standardize: scale features to zero mean and unit variance, fitted on train only.
+        seed: seeds the split and the shuffling.
+    """
+
+    task: Task | None = None  # None: inferred from the targets
+
+    def __init__(
+        self,
+        batch_size: int | None = 16,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.0,
+        split: SplitMethod = "stratified",
+        shuffle: bool = True,
+        standardize: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(
+                f"batch_size must be a positive integer (or null for the whole training "
+                f"split), got {batch_size}."
+            )
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}.")
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction must leave rows to train on, got "
+                f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction}."
+            )
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split = split
+        self.shuffle = shuffle
+        self.standardize = standardize
+        self.seed = seed
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the raw features (rows x columns) and targets (one value or a row per sample)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement load()")
+
+    # -- what the CLI links into the model ------------------------------------------------
+    @property
+    def num_features(self) -> int:
+        return self.tensors["train"][0].shape[1]
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the network's output: 1 for binary, one per class, one per target."""
+        if self.task_name == "multiclass":
+            return int(self.tensors["train"][1].max().item()) + 1
+        return self.tensors["train"][1].shape[1]
+
+    @property
+    def task_name(self) -> Task:
+        return self.task or _infer_task(self._arrays[1])
+
+    # -- loading, splitting, preprocessing (once) ----------------------------------------
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        features, targets = self.load()
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2:
+            raise ValueError(f"load() must return 2-D features, got shape {features.shape}.")
+        return features, np.asarray(targets)
+
+    @cached_property
+    def splits(self) -> Splits:
+        features, targets = self._arrays
+        return _split(
+            len(features),
+            targets,
+            self.val_fraction,
+            self.test_fraction,
+            self.split,
+            self.seed,
+            self.task_name,
+        )
+
+    @cached_property
+    def tensors(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """Contiguous float32 features and task-shaped targets for each split."""
+        features, targets = self._arrays
+        if self.standardize:
+            from sklearn.preprocessing import StandardScaler
+
+            features = StandardScaler().fit(features[self.splits.train]).transform(features)
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        y = _target_tensor(targets, self.task_name)
+        return {
+            name: (x[idx].contiguous(), y[idx].contiguous())
+            for name, idx in self.splits._asdict().items()
+        }
+
+    # -- dataloaders ------------------------------------------------------------------------
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", self.batch_size, self.shuffle)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val")
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test" if self.test_fraction else "val")
+
+    def predict_dataloader(self) -> TensorBatches:
+        return self.test_dataloader()
+
+    def _batches(self, split: str, batch_size: int | None = None, shuffle: bool = False):
+        """Batches of one split, moved once to the device the trainer runs on."""
+        x, y = self.tensors[split]
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        if trainer is not None:
+            device = trainer.strategy.root_device
+            x, y = x.to(device), y.to(device)
+        size = batch_size or _eval_batch_size(len(x), world)
+        return TensorBatches((x, y), size, shuffle, self.seed, rank, world)
+
+
+def _eval_batch_size(rows: int, world_size: int) -> int:
+    """Evaluate in few large batches: the batch size does not change the metrics."""
+    return max(1, min(4096, -(-rows // world_size)))
+
+
+def _infer_task(targets: np.ndarray) -> Task:
+    if targets.dtype.kind in "fc" and not np.all(np.mod(targets, 1) == 0):
+        return "regression"
+    if targets.ndim == 2 and targets.shape[1] > 1:
+        return "regression"
+    return "binary" if len(np.unique(targets)) <= 2 else "multiclass"
+
+
+def _target_tensor(targets: np.ndarray, task: Task) -> Tensor:
+    if task == "multiclass":
+        return torch.from_numpy(targets.reshape(-1).astype(np.int64))
+    return torch.from_numpy(targets.astype(np.float32).reshape(len(targets), -1))
+
+
+def _split(
+    rows: int,
+    targets: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    method: SplitMethod,
+    seed: int,
+    task: Task,
+) -> Splits:
+    n_val, n_test = round(rows * val_fraction), round(rows * test_fraction)
+    n_train = rows - n_val - n_test
+    if n_train < 1 or (val_fraction and n_val < 1) or (test_fraction and n_test < 1):
+        raise ValueError(
+            f"{rows} rows are too few for val_fraction={val_fraction} and "
+            f"test_fraction={test_fraction}: every split needs at least one row."
+        )
+    if method == "ordered":
+        order = np.arange(rows)
+        return Splits(order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :])
+    from sklearn.model_selection import train_test_split
+
+    stratify = targets if method == "stratified" and task != "regression" else None
+    order = np.arange(rows)
+    rest, test = (
+        train_test_split(order, test_size=n_test, random_state=seed, stratify=stratify)
+        if n_test
+        else (order, order[:0])
+    )
+    rest_stratify = None if stratify is None else stratify[rest]
+    train, val = (
+        train_test_split(rest, test_size=n_val, random_state=seed, stratify=rest_stratify)
+        if n_val
+        else (rest, rest[:0])
+    )
+    return Splits(train, val, test)

@@ -1,0 +1,194 @@
+"""The LightningModule: trains a FeedForwardNetwork for one task with an injected optimizer."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import lightning as L
+import torch
+import torchmetrics
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from ffnn_lightning.network import FeedForwardNetwork
+from ffnn_lightning.tasks import get_task
+
+STAGES = ("train", "val", "test")
+
+# training_step takes a dataloader_iter on purpose (steps_per_call) and uses no batch_idx, which
+# is all that Lightning's two notices about that signature warn of.
+warnings.filterwarnings("ignore", message=".*`dataloader_iter`.*")
+
+
+class EpochMetrics(nn.Module):
+    """Epoch-level metrics of one stage, exact over all samples and cheap per step.
+
+    A step only keeps references to its detached loss, outputs and targets; at the epoch's end
+    they are concatenated and handed to torchmetrics in one update, which also reduces them
+    across processes. Per-step torchmetrics updates cost as much as a small model's step.
+    """
+
+    def __init__(self, metrics: dict[str, torchmetrics.Metric]) -> None:
+        super().__init__()
+        # A NaN loss must show as NaN, not be dropped ("warn"/"ignore") or raise ("error");
+        # "disable" would do, but torchmetrics 1.9 then ignores the weights (batch sizes).
+        self.loss = torchmetrics.MeanMetric(nan_strategy=float("nan"))
+        self.metrics = nn.ModuleDict(metrics)
+        self._steps: list[tuple[Tensor, Tensor, Tensor]] = []
+
+    def update(self, loss: Tensor, outputs: Tensor, target: Tensor) -> None:
+        self._steps.append((loss.detach(), outputs.detach(), target))
+
+    def compute(self) -> dict[str, Tensor]:
+        """Epoch values; also resets, ready for the next epoch."""
+        if self._steps:
+            losses, outputs, targets = zip(*self._steps, strict=True)
+            sizes = torch.tensor([len(t) for t in targets], device=losses[0].device)
+            self.loss.update(torch.stack(losses), weight=sizes)
+            outputs, targets = torch.cat(outputs), torch.cat(targets)
+            for metric in self.metrics.values():
+                metric.update(outputs, targets)
+        values = {"loss": self.loss.compute()}
+        values.update({name: metric.compute() for name, metric in self.metrics.items()})
+        self.reset()
+        return values
+
+    def reset(self) -> None:
+        self._steps.clear()
+        self.loss.reset()
+        for metric in self.metrics.values():
+            metric.reset()
+
+
+class FeedForwardModule(L.LightningModule):
+    """A feed-forward network, its loss and its optimizer.
+
+    Args:
+        in_features: input width (linked from the data module by the CLI).
+        out_features: output width (linked from the data: 1 for binary, one per class).
+        hidden: widths of the hidden layers, input to output; ``[]`` for none.
+        activation: hidden activation by name (``relu``, ``tanh``, ...) or class path.
+        task: ``binary``, ``multiclass`` or ``regression`` (linked from the data).
+        loss: one of the task's losses; ``None`` takes its default (binary cross-entropy,
+            cross-entropy, squared error).
+        dropout: dropout probability after each hidden activation (0 disables it).
+        batch_norm: batch normalisation before each hidden activation.
+        optimizer: any ``torch.optim`` class with its arguments.
+        lr_scheduler: optional learning-rate scheduler, stepped once per epoch
+            (``ReduceLROnPlateau`` on ``val/loss``).
+        steps_per_call: optimizer steps (one per batch) that one Lightning training step runs,
+            the idea of Keras's ``steps_per_execution``. The updates are exactly those of one
+            step per batch; Lightning's per-step overhead is paid once per call instead.
+            Per-batch callback hooks then run once per call (see the README).
+        gradient_clip_val: clip gradients to this norm (or value) before each optimizer step;
+            it replaces the Trainer's flag, which manual optimization does not support.
+        gradient_clip_algorithm: ``norm`` or ``value``.
+    """
+
+    def __init__(
+        self,
+        in_features: int = 64,
+        out_features: int = 1,
+        hidden: Sequence[int] = (256, 1024),
+        activation: str = "relu",
+        task: str = "binary",
+        loss: str | None = None,
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        steps_per_call: int = 16,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: Literal["norm", "value"] = "norm",
+    ) -> None:
+        super().__init__()
+        if steps_per_call < 1:
+            raise ValueError(f"steps_per_call must be a positive integer, got {steps_per_call}.")
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.task = get_task(task)
+        self.loss_fn = self.task.loss(loss, out_features)
+        self.network = FeedForwardNetwork(
+            in_features, list(hidden), out_features, activation, dropout, batch_norm
+        )
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.stage_metrics = nn.ModuleDict(
+            {f"{stage}_": EpochMetrics(self.task.metrics(out_features)) for stage in STAGES}
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.network(x)
+
+    def training_step(self, dataloader_iter: Iterator) -> None:
+        """Up to ``steps_per_call`` plain optimizer steps, one per batch (see the class doc)."""
+        trainer = self.trainer
+        steps = self.hparams.steps_per_call
+        if trainer.max_steps >= 0:
+            steps = min(steps, trainer.max_steps - trainer.global_step)
+        batches = [batch for batch, _, _ in itertools.islice(dataloader_iter, steps)]
+        optimizer = self.optimizers()
+        for batch in trainer.strategy.batch_to_device(batches):
+            loss = self._shared_step(batch, "train")
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            if self.hparams.gradient_clip_val:
+                self.clip_gradients(
+                    optimizer,
+                    gradient_clip_val=self.hparams.gradient_clip_val,
+                    gradient_clip_algorithm=self.hparams.gradient_clip_algorithm,
+                )
+            optimizer.step()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        x, target = batch
+        return {**self.task.predict(self.network(x)), "target": target}
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, target = batch
+        logits = self.network(x)
+        loss = self.loss_fn(logits, target)
+        self.stage_metrics[f"{stage}_"].update(loss, logits, target)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+        scheduler = self.lr_schedulers()
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            metrics = self.trainer.callback_metrics
+            scheduler.step(metrics.get("val/loss", metrics["train/loss"]))
+        elif scheduler is not None:
+            scheduler.step()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def _log_epoch(self, stage: str) -> None:
+        """One log call per metric per epoch; the per-step hot path logs nothing."""
+        values = self.stage_metrics[f"{stage}_"].compute()
+        # batch_size only weights per-step values, of which there are none; Lightning asks for
+        # it whenever training_step takes a dataloader_iter.
+        self.log_dict(
+            {f"{stage}/{name}": value for name, value in values.items()},
+            prog_bar=True,
+            batch_size=1,
+        )
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameters())
+        if self.lr_scheduler is None:
+            return optimizer
+        scheduler = self.lr_scheduler(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

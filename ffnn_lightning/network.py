@@ -1,0 +1,85 @@
+"""The feed-forward network itself: plain PyTorch, usable without Lightning."""
+
+from __future__ import annotations
+
+import importlib
+
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "identity": nn.Identity,
+    "linear": nn.Identity,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "prelu": nn.PReLU,
+    "swish": nn.SiLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+}
+
+
+def resolve_activation(name: str) -> type[nn.Module]:
+    """Return the activation class for a short name ("relu") or a class path ("torch.nn.Mish")."""
+    key = name.lower()
+    if key in ACTIVATIONS:
+        return ACTIVATIONS[key]
+    module_name, _, class_name = name.rpartition(".")
+    if module_name:
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            cls = None
+        if isinstance(cls, type) and issubclass(cls, nn.Module):
+            return cls
+    raise ValueError(
+        f"Unknown activation {name!r}. Use one of {sorted(ACTIVATIONS)} "
+        "or the class path of a torch.nn.Module, e.g. 'torch.nn.Mish'."
+    )
+
+
+class FeedForwardNetwork(nn.Module):
+    """Linear layers with an activation between them; the last layer outputs raw scores (logits).
+
+    ``FeedForwardNetwork(64, [256, 1024], 1)`` is the chapter's network without its final
+    sigmoid: the sigmoid belongs to the loss (``BCEWithLogitsLoss``) and to prediction.
+    Layers are built input to output, so under the same seed the weights are initialised
+    exactly as the chapter's ``fc1, fc2, out``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: list[int],
+        out_features: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}.")
+        bad = [width for width in hidden if width < 1]
+        if bad:
+            raise ValueError(f"Every hidden width must be a positive integer, got {list(hidden)}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        act = resolve_activation(activation)
+        layers: list[nn.Module] = []
+        width = in_features
+        for next_width in hidden:
+            layers.append(nn.Linear(width, next_width))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(next_width))
+            layers.append(act())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = next_width
+        layers.append(nn.Linear(width, out_features))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)

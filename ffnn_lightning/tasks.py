@@ -1,0 +1,113 @@
+"""What each kind of problem needs: its losses, its output transform and its metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torchmetrics
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class BinaryHingeLoss(nn.Module):
+    """Hinge loss on one logit per row with targets 0/1 (mapped to -1/+1)."""
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.relu(1 - (2 * target - 1) * logits).mean()
+
+
+@dataclass(frozen=True)
+class Task:
+    """A problem type: which losses fit it, how logits become outputs, which metrics it logs."""
+
+    name: str
+    losses: dict[str, Callable[[], nn.Module]]
+    predict: Callable[[Tensor], dict[str, Tensor]]
+    metrics: Callable[[int], dict[str, torchmetrics.Metric]]
+    min_outputs: int = 1
+    max_outputs: int | None = None
+
+    def loss(self, name: str | None, out_features: int) -> nn.Module:
+        """The loss module; refuses a loss or an output width that does not fit the task."""
+        name = name or next(iter(self.losses))
+        if name not in self.losses:
+            raise ValueError(
+                f"Loss {name!r} does not fit the {self.name} task. "
+                f"Valid losses for {self.name}: {sorted(self.losses)}."
+            )
+        if out_features < self.min_outputs or (
+            self.max_outputs and out_features > self.max_outputs
+        ):
+            width = (
+                f"exactly {self.min_outputs}"
+                if self.max_outputs == self.min_outputs
+                else f"at least {self.min_outputs}"
+            )
+            raise ValueError(
+                f"The {self.name} task needs {width} output unit(s), got out_features="
+                f"{out_features}."
+            )
+        return self.losses[name]()
+
+
+def _binary_predict(logits: Tensor) -> dict[str, Tensor]:
+    probability = torch.sigmoid(logits)
+    return {"probability": probability, "label": (probability > 0.5).long()}
+
+
+def _multiclass_predict(logits: Tensor) -> dict[str, Tensor]:
+    probability = torch.softmax(logits, dim=-1)
+    return {"probability": probability, "label": probability.argmax(dim=-1)}
+
+
+def _regression_predict(outputs: Tensor) -> dict[str, Tensor]:
+    return {"prediction": outputs}
+
+
+def _binary_metrics(_: int) -> dict[str, torchmetrics.Metric]:
+    return {"acc": torchmetrics.classification.BinaryAccuracy(validate_args=False)}
+
+
+def _multiclass_metrics(num_classes: int) -> dict[str, torchmetrics.Metric]:
+    return {
+        "acc": torchmetrics.classification.MulticlassAccuracy(
+            num_classes, average="micro", validate_args=False
+        )
+    }
+
+
+def _regression_metrics(num_outputs: int) -> dict[str, torchmetrics.Metric]:
+    return {"mae": torchmetrics.MeanAbsoluteError()}
+
+
+TASKS: dict[str, Task] = {
+    "binary": Task(
+        "binary",
+        {"bce": nn.BCEWithLogitsLoss, "hinge": BinaryHingeLoss},
+        _binary_predict,
+        _binary_metrics,
+        min_outputs=1,
+        max_outputs=1,
+    ),
+    "multiclass": Task(
+        "multiclass",
+        {"cross_entropy": nn.CrossEntropyLoss, "hinge": nn.MultiMarginLoss},
+        _multiclass_predict,
+        _multiclass_metrics,
+        min_outputs=2,
+    ),
+    "regression": Task(
+        "regression",
+        {"mse": nn.MSELoss, "huber": nn.HuberLoss, "mae": nn.L1Loss},
+        _regression_predict,
+        _regression_metrics,
+    ),
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"Unknown task {name!r}. Valid tasks: {sorted(TASKS)}.")
+    return TASKS[name]

@@ -1,0 +1,56 @@
+"""TensorBatches: slices instead of a per-sample DataLoader, the same rows in the same order."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ffnn_lightning.data import TensorBatches
+
+
+def rows_of(batches) -> list[int]:
+    return [int(v) for x, _ in batches for v in x[:, 0]]
+
+
+def make(rows: int, **kwargs) -> TensorBatches:
+    x = torch.arange(rows, dtype=torch.float32).unsqueeze(1)
+    return TensorBatches((x, x.clone()), **kwargs)
+
+
+def test_batches_are_in_order_with_a_short_last_batch():
+    batches = make(10, batch_size=4)
+    assert len(batches) == 3
+    assert [len(x) for x, _ in batches] == [4, 4, 2]
+    assert rows_of(batches) == list(range(10))
+
+
+def test_batches_are_views_of_the_data_not_copies():
+    batches = make(8, batch_size=4)
+    first, _ = next(iter(batches))
+    assert first.data_ptr() == batches.tensors[0].data_ptr()
+
+
+def test_shuffle_is_seeded_per_epoch():
+    batches = make(50, batch_size=7, shuffle=True, seed=3)
+    batches.set_epoch(0)
+    epoch0 = rows_of(batches)
+    batches.set_epoch(1)
+    epoch1 = rows_of(batches)
+    batches.set_epoch(0)
+    assert rows_of(batches) == epoch0
+    assert epoch0 != epoch1
+    assert sorted(epoch0) == sorted(epoch1) == list(range(50))
+
+
+@pytest.mark.parametrize(("rows", "batch_size", "world"), [(10, 4, 2), (9, 4, 2), (17, 2, 3)])
+def test_ranks_share_each_epoch_disjointly_and_take_equal_steps(rows, batch_size, world):
+    shards = [make(rows, batch_size=batch_size, rank=r, world_size=world) for r in range(world)]
+    assert len({len(shard) for shard in shards}) == 1
+    seen = [row for shard in shards for row in rows_of(shard)]
+    assert sorted(seen) == list(range(rows))
+    assert all(len(x) > 0 for shard in shards for x, _ in shard)
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        make(4, batch_size=0)

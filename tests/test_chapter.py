@@ -1,0 +1,31 @@
+"""The chapter's experiment, reproduced through the template."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
+from tests.conftest import CONFIGS, read_scalars
+
+
+def test_two_epochs_match_the_chapters_loop(run_cli):
+    cli = run_cli("fit", "--config", str(CONFIGS / "blobs_adam.yaml"), "--trainer.max_epochs=2")
+    logged = [value for _, value in read_scalars(cli.trainer.log_dir)["train/loss"]]
+
+    x_train, y_train, _, _ = chapter_data()
+    model = ChapterNetwork()
+    expected = train_network(
+        model, torch.optim.Adam(model.parameters(), lr=0.001), 2, 16, x_train, y_train
+    )
+    assert logged == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_full_ten_epoch_run_completes(run_cli, optimizer):
+    cli = run_cli("fit", "--config", str(CONFIGS / f"blobs_{optimizer}.yaml"))
+    assert cli.trainer.current_epoch == 10
+    metrics = cli.trainer.callback_metrics
+    assert torch.isfinite(metrics["train/loss"])
+    if optimizer == "adam":
+        assert metrics["val/acc"].item() >= 0.99

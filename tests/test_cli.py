@@ -1,0 +1,86 @@
+"""The command line: subcommands, configs, run folder, TensorBoard logs, checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import CONFIGS, read_scalars
+
+ADAM = str(CONFIGS / "blobs_adam.yaml")
+SHORT = ["--trainer.max_epochs=2", "--data.init_args.n_samples=500"]
+
+
+def test_module_entry_point_logs_four_scalars_once_per_epoch(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "ffnn_lightning", "fit", "--config", ADAM, *SHORT],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    scalars = read_scalars(tmp_path / "lightning_logs" / "version_0")
+    for tag in ("train/loss", "train/acc", "val/loss", "val/acc"):
+        assert len(scalars[tag]) == 2, tag
+
+
+def test_run_folder_holds_config_hyperparameters_and_checkpoints(run_cli):
+    cli = run_cli("fit", "--config", ADAM, *SHORT)
+    run = Path(cli.trainer.log_dir)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
+    hparams = yaml.safe_load((run / "hparams.yaml").read_text())
+    assert hparams["in_features"] == 64 and hparams["hidden"] == [256, 1024]
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(n.startswith("best-epoch=") for n in checkpoints)
+
+
+def test_input_width_is_linked_from_the_data(run_cli):
+    cli = run_cli("fit", "--config", ADAM, *SHORT, "--data.init_args.n_features=5")
+    assert cli.model.network.layers[0].in_features == 5
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_print_config_round_trips(config, tmp_path):
+    def printed(path) -> str:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ffnn_lightning",
+                "fit",
+                "--config",
+                str(path),
+                "--print_config",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    first = printed(config)
+    (tmp_path / "printed.yaml").write_text(first)
+    assert printed(tmp_path / "printed.yaml") == first
+
+
+def test_validate_test_and_predict_use_the_checkpoint(run_cli, caplog):
+    cli = run_cli("fit", "--config", ADAM, *SHORT)
+    last = str(Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    fit_val_loss = cli.trainer.callback_metrics["val/loss"].item()
+
+    validated = run_cli("validate", "--config", ADAM, *SHORT, "--ckpt_path", last)
+    assert validated.trainer.callback_metrics["val/loss"].item() == pytest.approx(fit_val_loss)
+    tested = run_cli("test", "--config", ADAM, *SHORT, "--ckpt_path", last)
+    assert tested.trainer.callback_metrics["test/acc"].item() > 0.9
+
+    run_cli("predict", "--config", ADAM, *SHORT, "--ckpt_path", last)
+    predictions = Path(cli.trainer.log_dir) / "predictions.csv"
+    assert f"written to {predictions}" in caplog.text
+    rows = list(csv.DictReader(predictions.open()))
+    assert len(rows) == 100  # the 20% held out of 500
+    assert set(rows[0]) == {"probability", "label", "target"}
+    assert all(0.0 <= float(r["probability"]) <= 1.0 and r["label"] in "01" for r in rows)

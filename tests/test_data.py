@@ -1,0 +1,87 @@
+"""The data modules: the chapter's split, preprocessing fitted on train only, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ffnn_lightning.data import BlobsDataModule, TabularDataModule
+from ffnn_lightning.reference import chapter_data
+
+
+class ArrayData(TabularDataModule):
+    """A data module over given arrays, as a user's own subclass would be."""
+
+    def __init__(self, features, targets, **kwargs):
+        super().__init__(**kwargs)
+        self.features, self.targets = features, targets
+
+    def load(self):
+        return self.features, self.targets
+
+
+def test_blobs_defaults_are_the_chapters_split():
+    data = BlobsDataModule()
+    x_train, y_train, x_held, y_held = chapter_data()
+    torch.testing.assert_close(data.tensors["val"][1], y_held, rtol=0, atol=0)
+    torch.testing.assert_close(data.tensors["train"][0], x_train, rtol=0, atol=0)
+    torch.testing.assert_close(data.tensors["train"][1], y_train, rtol=0, atol=0)
+    torch.testing.assert_close(data.tensors["val"][0], x_held, rtol=0, atol=0)
+    assert data.tensors["train"][0].dtype == torch.float32
+    assert (data.num_features, data.num_outputs, data.task_name) == (64, 1, "binary")
+
+
+def test_chapter_config_tests_on_the_held_out_rows():
+    data = BlobsDataModule()
+    held_out = data.tensors["val"][0]
+    x, _ = next(iter(data.test_dataloader()))
+    assert torch.equal(x, held_out)
+
+
+def test_many_centres_make_a_multiclass_task():
+    data = BlobsDataModule(n_samples=300, centers=4)
+    assert (data.task_name, data.num_outputs) == ("multiclass", 4)
+    assert data.tensors["train"][1].dtype == torch.int64
+
+
+def test_standardization_is_fitted_on_the_training_rows_only():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(200, 3))
+    features[150:] += 100.0  # held-out rows far away: leaking them would move the train mean
+    data = ArrayData(features, rng.integers(0, 2, 200), split="ordered", val_fraction=0.25)
+    train_x, val_x = data.tensors["train"][0], data.tensors["val"][0]
+    torch.testing.assert_close(train_x.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    assert val_x.mean() > 50
+
+
+def test_stratified_split_keeps_the_class_ratio():
+    targets = np.array([0] * 90 + [1] * 10)
+    data = ArrayData(np.zeros((100, 2)), targets, val_fraction=0.2, test_fraction=0.2)
+    for split in ("train", "val", "test"):
+        labels = data.tensors[split][1]
+        assert labels.mean().item() == pytest.approx(0.1)
+
+
+def test_full_batch_is_one_step_per_epoch():
+    data = BlobsDataModule(n_samples=100, batch_size=None)
+    assert len(data.train_dataloader()) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"val_fraction": 1.5}, r"val_fraction must be in \[0, 1\), got 1.5"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "must leave rows to train on"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BlobsDataModule(**kwargs)
+
+
+def test_too_few_rows_for_the_split_is_refused():
+    data = BlobsDataModule(n_samples=2, val_fraction=0.1, test_fraction=0.1)
+    with pytest.raises(ValueError, match="2 rows are too few"):
+        _ = data.num_features
