@@ -9,7 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 
 
@@ -32,6 +32,39 @@ class ThrottledProgressBar(TQDMProgressBar):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
+class LatestCheckpoint(L.Callback):
+    """``last.ckpt`` beside the best checkpoint: the whole training state, for resuming.
+
+    Written at the end of an epoch once ``every_s`` seconds have passed since the previous
+    write, and always when training ends. One write costs about as much as a fifth of an epoch
+    of the chapter's run at batch 256, so writing every epoch (``every_s: 0``) is a choice, not
+    the default: a crash loses at most ``every_s`` seconds of training.
+    """
+
+    def __init__(self, every_s: float = 30.0, filename: str = "last.ckpt") -> None:
+        self.every_s = every_s
+        self.filename = filename
+        self._written_at = 0.0
+
+    def path(self, trainer: L.Trainer) -> Path:
+        return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints" / self.filename
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._written_at = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        due = time.monotonic() - self._written_at >= self.every_s
+        if trainer.strategy.broadcast(due):  # rank 0 decides, so every process joins the save
+            self._write(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer)
+
+    def _write(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path(trainer))
+        self._written_at = time.monotonic()
+
+
 class RunSummary(L.Callback):
     """After ``fit``: the final epoch metrics and where the run, checkpoints and logs went."""
 
@@ -42,9 +75,11 @@ class RunSummary(L.Callback):
         lines = [f"Finished after {trainer.current_epoch} epochs: {metrics}"]
         if trainer.log_dir:
             lines.append(f"Run folder:  {trainer.log_dir}")
-        for checkpoint in trainer.checkpoint_callbacks:
-            kind = f"best {checkpoint.monitor}" if checkpoint.monitor else "latest"
-            lines.append(f"Checkpoint, {kind}: {checkpoint.best_model_path}")
+        for callback in trainer.callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+                lines.append(f"Checkpoint, best {callback.monitor}: {callback.best_model_path}")
+            elif isinstance(callback, LatestCheckpoint):
+                lines.append(f"Checkpoint, latest: {callback.path(trainer)}")
         if trainer.logger is not None:
             lines.append(f"TensorBoard: tensorboard --logdir {trainer.logger.root_dir}")
         rank_zero_info("\n".join(lines))
@@ -72,7 +107,7 @@ class PredictionsWriter(L.Callback):
         self._batches.append(outputs)
 
     def on_predict_end(self, trainer, pl_module) -> None:
-        if not self._batches:
+        if not self._batches or not trainer.is_global_zero:
             return
         columns = {
             key: torch.cat([b[key] for b in self._batches]).cpu() for key in self._batches[0]

@@ -10,7 +10,12 @@ from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ffnn_lightning.callbacks import PredictionsWriter, RunSummary, ThrottledProgressBar
+from ffnn_lightning.callbacks import (
+    LatestCheckpoint,
+    PredictionsWriter,
+    RunSummary,
+    ThrottledProgressBar,
+)
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.module import FeedForwardModule
 
@@ -23,10 +28,23 @@ class FFNNCLI(LightningCLI):
         parser.link_arguments("data.num_outputs", "model.out_features", apply_on="instantiate")
         parser.link_arguments("data.task_name", "model.task", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
                 "checkpoint.filename": "best-{epoch}",
+                # the best weights are for validate/test/predict; resuming uses last.ckpt
+                "checkpoint.save_weights_only": True,
+                # TensorBoard runs in lightning_logs/version_N, without the placeholder
+                # hp_metric scalar (the real metrics are logged by name).
+                "trainer.logger": {
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "init_args": {
+                        "save_dir": ".",
+                        "name": "lightning_logs",
+                        "default_hp_metric": False,
+                    },
+                },
             }
         )
 
@@ -46,23 +64,11 @@ class FFNNCLI(LightningCLI):
             if config.get("enable_checkpointing") is not False:
                 keys = self._parser(self.subcommand).callback_keys
                 callbacks += [self._get(self.config_init, key) for key in keys]
-                callbacks.append(last_checkpoint())
             callbacks.append(RunSummary())
         else:
             config.update(logger=False, enable_checkpointing=False)
             self.save_config_callback = None
         return self._instantiate_trainer(config, callbacks)
-
-
-def last_checkpoint() -> ModelCheckpoint:
-    """``last.ckpt``, rewritten every epoch.
-
-    ``ModelCheckpoint(save_last=True)`` rewrites it only in epochs where its monitored best
-    improved (Lightning 2.6), which would leave a resumed run behind by several epochs.
-    """
-    return ModelCheckpoint(
-        filename="last", monitor=None, save_top_k=1, enable_version_counter=False
-    )
 
 
 def _quiet_known_notices() -> None:
@@ -79,14 +85,19 @@ def _quiet_known_notices() -> None:
     )
 
 
-def main(args: list[str] | None = None) -> FFNNCLI:
-    """Run the CLI (``args`` as on the command line; ``None`` reads ``sys.argv``)."""
+def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
+    """Run the CLI (``args`` as on the command line; ``None`` reads ``sys.argv``).
+
+    With ``run=False`` it only builds the objects (no subcommand in ``args``), for scripts that
+    drive ``cli.trainer`` themselves.
+    """
     _quiet_known_notices()
     return FFNNCLI(
         FeedForwardModule,
         TabularDataModule,
         subclass_mode_data=True,
         args=args,
+        run=run,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"default_env": False},

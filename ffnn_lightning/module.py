@@ -21,6 +21,8 @@ STAGES = ("train", "val", "test")
 # training_step takes a dataloader_iter on purpose (steps_per_call) and uses no batch_idx, which
 # is all that Lightning's two notices about that signature warn of.
 warnings.filterwarnings("ignore", message=".*`dataloader_iter`.*")
+# Epoch values are already reduced across processes by torchmetrics; Lightning cannot see that.
+warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
 
 
 class EpochMetrics(nn.Module):

@@ -138,16 +138,24 @@ class TabularDataModule(L.LightningDataModule):
         return self._batches("val")
 
     def test_dataloader(self) -> TensorBatches:
-        return self._batches("test" if self.test_fraction else "val")
+        return self._batches(self._held_out)
 
     def predict_dataloader(self) -> TensorBatches:
-        return self.test_dataloader()
+        """Every held-out row on every process, so that one file holds them all, in order."""
+        return self._batches(self._held_out, shard=False)
 
-    def _batches(self, split: str, batch_size: int | None = None, shuffle: bool = False):
-        """Batches of one split, moved once to the device the trainer runs on."""
+    @property
+    def _held_out(self) -> str:
+        return "test" if self.test_fraction else "val"
+
+    def _batches(
+        self, split: str, batch_size: int | None = None, shuffle: bool = False, shard: bool = True
+    ) -> TensorBatches:
+        """Batches of one split, moved once to the device the trainer runs on; with several
+        processes each takes its share (``shard``)."""
         x, y = self.tensors[split]
         trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer and shard else (0, 1)
         if trainer is not None:
             device = trainer.strategy.root_device
             x, y = x.to(device), y.to(device)

@@ -1,0 +1,228 @@
+"""Training speed of the template next to the chapter's raw PyTorch loop, and how it scales.
+
+    python benchmarks/throughput.py            # the full tables (about 15 minutes on 2 cores)
+    python benchmarks/throughput.py --quick    # seconds: proves the script still runs (CI)
+
+Every measurement runs in a fresh process (so that peak RSS is its own), raw loop and
+template alternating, and the tables give medians over the repeats. The template runs as a
+user gets it: the shipped config through the CLI, with the progress bar, TensorBoard logging of
+the epoch metrics, validation every epoch and checkpoints. The raw loop is the chapter's
+listing 3-4 (`ffnn_lightning/reference.py`), training only. Only the training call is timed;
+imports and data generation are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "blobs_adam.yaml"
+TRAIN_FRACTION = 0.8
+
+
+# -- one measurement, in its own process ---------------------------------------------------
+def measure_raw(samples: int, batch_size: int | None, epochs: int) -> dict:
+    import torch
+
+    from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
+
+    x_train, y_train, _, _ = chapter_data(samples)
+    size = batch_size or len(x_train)
+    model = ChapterNetwork()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    start = time.perf_counter()
+    train_network(model, optimizer, epochs, size, x_train, y_train)
+    seconds = time.perf_counter() - start
+    return _result(epochs * -(-len(x_train) // size), epochs, seconds)
+
+
+def measure_template(samples: int, batch_size: int | None, epochs: int) -> dict:
+    from ffnn_lightning.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        cli = main(
+            [
+                "--config", str(CONFIG),
+                f"--data.init_args.n_samples={samples}",
+                f"--data.init_args.batch_size={'null' if batch_size is None else batch_size}",
+                f"--trainer.max_epochs={epochs}",
+                "--trainer.enable_model_summary=false",
+            ],
+            run=False,
+        )  # fmt: skip
+        _ = cli.datamodule.tensors  # data generation is not timed, as for the raw loop
+        start = time.perf_counter()
+        cli.trainer.fit(cli.model, cli.datamodule)
+        seconds = time.perf_counter() - start
+    return _result(cli.trainer.global_step, epochs, seconds)
+
+
+def _result(steps: int, epochs: int, seconds: float) -> dict:
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "steps_per_s": steps / seconds,
+        "s_per_epoch": seconds / epochs,
+        "peak_rss_mb": peak_kib / 1024,
+    }
+
+
+def run_worker(kind: str, samples: int, batch_size: int | None, epochs: int) -> dict:
+    """One measurement in a fresh Python process."""
+    command = [sys.executable, __file__, "--worker", kind, "--samples", str(samples)]
+    command += ["--epochs", str(epochs), "--batch-size", str(batch_size or 0)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the tables --------------------------------------------------------------------------------
+def compare(cases: list[tuple[int, int | None, int]], repeats: int) -> list[list[str]]:
+    """Raw loop and template alternating, `repeats` times per case; medians and ratios."""
+    rows = []
+    for samples, batch_size, epochs in cases:
+        runs = {"raw": [], "template": []}
+        for _ in range(repeats):
+            for kind in runs:
+                runs[kind].append(run_worker(kind, samples, batch_size, epochs))
+        raw, template = (_median(runs[k]) for k in ("raw", "template"))
+        rows.append(
+            [
+                f"{int(samples * TRAIN_FRACTION):,}",
+                "whole split" if batch_size is None else str(batch_size),
+                f"{raw['steps_per_s']:.0f}",
+                f"{template['steps_per_s']:.0f}",
+                f"{template['steps_per_s'] / raw['steps_per_s']:.2f}",
+                f"{raw['peak_rss_mb']:.0f}",
+                f"{template['peak_rss_mb']:.0f}",
+            ]
+        )
+        print_table(THROUGHPUT_HEADER, rows[-1:], header=len(rows) == 1)
+    return rows
+
+
+def scale(sizes: list[int], batch_size: int, repeats: int) -> list[list[str]]:
+    rows = []
+    for samples in sizes:
+        runs = {"raw": [], "template": []}
+        for _ in range(repeats):
+            for kind in runs:
+                runs[kind].append(run_worker(kind, samples, batch_size, 1))
+        raw, template = (_median(runs[k]) for k in ("raw", "template"))
+        data_mb = samples * (64 + 1) * 4 / 2**20
+        rows.append(
+            [
+                f"{samples:,}",
+                f"{raw['s_per_epoch']:.2f}",
+                f"{template['s_per_epoch']:.2f}",
+                f"{template['s_per_epoch'] / samples * 1e6:.1f}",
+                f"{data_mb:.0f}",
+                f"{raw['peak_rss_mb']:.0f}",
+                f"{template['peak_rss_mb']:.0f}",
+            ]
+        )
+        print_table(SCALE_HEADER, rows[-1:], header=len(rows) == 1)
+    return rows
+
+
+RAW_SCRIPT = """
+import torch
+from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
+x_train, y_train, _, _ = chapter_data()
+model = ChapterNetwork()
+train_network(model, torch.optim.Adam(model.parameters(), lr=0.001), 10, 16, x_train, y_train)
+"""
+
+
+def startup(repeats: int, epochs: int = 10) -> list[str]:
+    """Wall time of whole processes: the chapter's script vs the CLI on the shipped config."""
+    template = [sys.executable, "-m", "ffnn_lightning", "fit", "--config", str(CONFIG)]
+    template.append(f"--trainer.max_epochs={epochs}")
+    raw = [sys.executable, "-c", RAW_SCRIPT.replace("10, 16", f"{epochs}, 16")]
+    times: dict[str, list[float]] = {"raw": [], "template": []}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(repeats):
+        for kind, command in (("raw", raw), ("template", template)):
+            with tempfile.TemporaryDirectory() as folder:
+                start = time.perf_counter()
+                subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+                times[kind].append(time.perf_counter() - start)
+    raw_s, template_s = (statistics.median(times[k]) for k in ("raw", "template"))
+    row = [f"{epochs}", f"{raw_s:.2f}", f"{template_s:.2f}", f"{template_s / raw_s:.2f}"]
+    print_table(["epochs", "raw script s", "template CLI s", "ratio"], [row])
+    return row
+
+
+def _median(results: list[dict]) -> dict:
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+THROUGHPUT_HEADER = [
+    "train rows", "batch", "raw steps/s", "template steps/s", "ratio", "raw RSS MB",
+    "template RSS MB",
+]  # fmt: skip
+SCALE_HEADER = [
+    "rows", "raw s/epoch", "template s/epoch", "template µs/row", "data MB", "raw RSS MB",
+    "template RSS MB",
+]  # fmt: skip
+
+
+def print_table(columns: list[str], rows: list[list[str]], header: bool = True) -> None:
+    """Markdown rows, printed as they come so that a long run shows progress."""
+    if header:
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--worker", choices=["raw", "template"], help=argparse.SUPPRESS)
+    parser.add_argument("--samples", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        measure = measure_raw if args.worker == "raw" else measure_template
+        print(json.dumps(measure(args.samples, args.batch_size or None, args.epochs)))
+        return
+
+    repeats = 1 if args.quick else args.repeats
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    print(f"Machine: {machine}; medians of {repeats} runs\n")
+    if args.quick:
+        compare([(1000, 16, 1), (1000, None, 2)], repeats=1)
+        print()
+        scale([1000, 2000], batch_size=256, repeats=1)
+        print()
+        startup(repeats=1, epochs=1)
+        return
+    chapter = 5000
+    compare(
+        [(chapter, 16, 5), (chapter, 64, 10), (chapter, 256, 20), (chapter, None, 40),
+         (125_000, 256, 1)],
+        args.repeats,
+    )  # fmt: skip
+    print()
+    scale([5_000, 50_000, 500_000, 1_000_000], batch_size=256, repeats=max(1, args.repeats // 2))
+    print()
+    startup(args.repeats)
+
+
+if __name__ == "__main__":
+    main()
