@@ -119,7 +119,10 @@ class FeedForwardModule(L.LightningModule):
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.stage_metrics = nn.ModuleDict(
-            {f"{stage}_": EpochMetrics(self.task.metrics(out_features)) for stage in STAGES}
+            {
+                f"{stage}_": EpochMetrics(self.task.metrics(out_features, stage != "train"))
+                for stage in STAGES
+            }
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ import torch
 import torchmetrics
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torchmetrics import classification
 
 
 class BinaryHingeLoss(nn.Module):
@@ -25,7 +26,7 @@ class Task:
     name: str
     losses: dict[str, Callable[[], nn.Module]]
     predict: Callable[[Tensor], dict[str, Tensor]]
-    metrics: Callable[[int], dict[str, torchmetrics.Metric]]
+    metrics: Callable[[int, bool], dict[str, torchmetrics.Metric]]  # (outputs, full set)
     min_outputs: int = 1
     max_outputs: int | None = None
 
@@ -66,20 +67,31 @@ def _regression_predict(outputs: Tensor) -> dict[str, Tensor]:
     return {"prediction": outputs}
 
 
-def _binary_metrics(_: int) -> dict[str, torchmetrics.Metric]:
-    return {"acc": torchmetrics.classification.BinaryAccuracy(validate_args=False)}
+def _binary_metrics(_: int, full: bool) -> dict[str, torchmetrics.Metric]:
+    metrics = {"acc": classification.BinaryAccuracy(validate_args=False)}
+    if full:
+        metrics["f1"] = classification.BinaryF1Score(validate_args=False)
+        metrics["auroc"] = classification.BinaryAUROC(validate_args=False)
+    return metrics
 
 
-def _multiclass_metrics(num_classes: int) -> dict[str, torchmetrics.Metric]:
-    return {
-        "acc": torchmetrics.classification.MulticlassAccuracy(
-            num_classes, average="micro", validate_args=False
-        )
+def _multiclass_metrics(num_classes: int, full: bool) -> dict[str, torchmetrics.Metric]:
+    metrics = {
+        "acc": classification.MulticlassAccuracy(num_classes, average="micro", validate_args=False)
     }
+    if full:
+        metrics["f1"] = classification.MulticlassF1Score(
+            num_classes, average="macro", validate_args=False
+        )
+    return metrics
 
 
-def _regression_metrics(num_outputs: int) -> dict[str, torchmetrics.Metric]:
-    return {"mae": torchmetrics.MeanAbsoluteError()}
+def _regression_metrics(num_outputs: int, full: bool) -> dict[str, torchmetrics.Metric]:
+    metrics = {"mae": torchmetrics.MeanAbsoluteError()}
+    if full:
+        metrics["mse"] = torchmetrics.MeanSquaredError()
+        metrics["r2"] = torchmetrics.R2Score(multioutput="uniform_average")
+    return metrics
 
 
 TASKS: dict[str, Task] = {

@@ -78,7 +78,7 @@ def test_validate_test_and_predict_use_the_checkpoint(run_cli, caplog):
     assert tested.trainer.callback_metrics["test/acc"].item() > 0.9
 
     run_cli("predict", "--config", ADAM, *SHORT, "--ckpt_path", last)
-    predictions = Path(cli.trainer.log_dir) / "predictions.csv"
+    predictions = (Path(cli.trainer.log_dir) / "predictions.csv").resolve()
     assert f"written to {predictions}" in caplog.text
     rows = list(csv.DictReader(predictions.open()))
     assert len(rows) == 100  # the 20% held out of 500

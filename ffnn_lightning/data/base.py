@@ -17,11 +17,16 @@ SplitMethod = Literal["ordered", "random", "stratified"]
 
 
 class Splits(NamedTuple):
-    """Row indices of each split into the loaded arrays."""
+    """The rows of each split: a slice (ordered split) or an index array."""
 
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
+    train: slice | np.ndarray
+    val: slice | np.ndarray
+    test: slice | np.ndarray
+
+
+class Prepared(NamedTuple):
+    task: Task
+    tensors: dict[str, tuple[Tensor, Tensor]]
 
 
 class TabularDataModule(L.LightningDataModule):
@@ -91,44 +96,38 @@ class TabularDataModule(L.LightningDataModule):
 
     @property
     def task_name(self) -> Task:
-        return self.task or _infer_task(self._arrays[1])
+        return self._prepared.task
+
+    @property
+    def tensors(self) -> dict[str, tuple[Tensor, Tensor]]:
+        """Float32 features and task-shaped targets of each split (train, val, test)."""
+        return self._prepared.tensors
 
     # -- loading, splitting, preprocessing (once) ----------------------------------------
     @cached_property
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+    def _prepared(self) -> Prepared:
         features, targets = self.load()
-        features = np.asarray(features, dtype=np.float32)
+        features, targets = np.asarray(features, dtype=np.float32), np.asarray(targets)
         if features.ndim != 2:
             raise ValueError(f"load() must return 2-D features, got shape {features.shape}.")
-        return features, np.asarray(targets)
-
-    @cached_property
-    def splits(self) -> Splits:
-        features, targets = self._arrays
-        return _split(
+        task = self.task or _infer_task(targets)
+        splits = _split(
             len(features),
             targets,
             self.val_fraction,
             self.test_fraction,
             self.split,
             self.seed,
-            self.task_name,
+            task,
         )
-
-    @cached_property
-    def tensors(self) -> dict[str, tuple[Tensor, Tensor]]:
-        """Contiguous float32 features and task-shaped targets for each split."""
-        features, targets = self._arrays
         if self.standardize:
             from sklearn.preprocessing import StandardScaler
 
-            features = StandardScaler().fit(features[self.splits.train]).transform(features)
-        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
-        y = _target_tensor(targets, self.task_name)
-        return {
-            name: (x[idx].contiguous(), y[idx].contiguous())
-            for name, idx in self.splits._asdict().items()
-        }
+            features = StandardScaler().fit(features[splits.train]).transform(features)
+        x = torch.from_numpy(np.ascontiguousarray(features))
+        y = _target_tensor(targets, task)
+        # an ordered split is three slices: views, no copy of the data
+        return Prepared(task, {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()})
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:
@@ -199,8 +198,9 @@ def _split(
             f"test_fraction={test_fraction}: every split needs at least one row."
         )
     if method == "ordered":
-        order = np.arange(rows)
-        return Splits(order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :])
+        return Splits(
+            slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, rows)
+        )
     from sklearn.model_selection import train_test_split
 
     stratify = targets if method == "stratified" and task != "regression" else None
