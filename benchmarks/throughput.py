@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "blobs_adam.yaml"
 TRAIN_FRACTION = 0.8
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # measure this tree, whatever is installed
 
 
 # -- one measurement, in its own process ---------------------------------------------------
@@ -81,7 +82,7 @@ def run_worker(kind: str, samples: int, batch_size: int | None, epochs: int) -> 
     """One measurement in a fresh Python process."""
     command = [sys.executable, __file__, "--worker", kind, "--samples", str(samples)]
     command += ["--epochs", str(epochs), "--batch-size", str(batch_size or 0)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=ENV)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -151,12 +152,11 @@ def startup(repeats: int, epochs: int = 10) -> list[str]:
     template.append(f"--trainer.max_epochs={epochs}")
     raw = [sys.executable, "-c", RAW_SCRIPT.replace("10, 16", f"{epochs}, 16")]
     times: dict[str, list[float]] = {"raw": [], "template": []}
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for _ in range(repeats):
         for kind, command in (("raw", raw), ("template", template)):
             with tempfile.TemporaryDirectory() as folder:
                 start = time.perf_counter()
-                subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+                subprocess.run(command, cwd=folder, env=ENV, check=True, capture_output=True)
                 times[kind].append(time.perf_counter() - start)
     raw_s, template_s = (statistics.median(times[k]) for k in ("raw", "template"))
     row = [f"{epochs}", f"{raw_s:.2f}", f"{template_s:.2f}", f"{template_s / raw_s:.2f}"]
