@@ -28,31 +28,44 @@ warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
 class EpochMetrics(nn.Module):
     """Epoch-level metrics of one stage, exact over all samples and cheap per step.
 
-    A step only keeps references to its detached loss, outputs and targets; at the epoch's end
-    they are concatenated and handed to torchmetrics in one update, which also reduces them
-    across processes. Per-step torchmetrics updates cost as much as a small model's step.
+    A step only keeps small copies of its loss, outputs and targets; every ``flush_rows`` rows
+    and at the epoch's end they are concatenated and handed to torchmetrics in one update
+    (torchmetrics also reduces them across processes). A torchmetrics update per step costs as
+    much as a small model's step; the buffer keeps memory bounded on large data.
     """
 
-    def __init__(self, metrics: dict[str, torchmetrics.Metric]) -> None:
+    def __init__(self, metrics: dict[str, torchmetrics.Metric], flush_rows: int = 16384) -> None:
         super().__init__()
         # A NaN loss must show as NaN, not be dropped ("warn"/"ignore") or raise ("error");
         # "disable" would do, but torchmetrics 1.9 then ignores the weights (batch sizes).
         self.loss = torchmetrics.MeanMetric(nan_strategy=float("nan"))
         self.metrics = nn.ModuleDict(metrics)
+        self.flush_rows = flush_rows
         self._steps: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._rows = 0
 
     def update(self, loss: Tensor, outputs: Tensor, target: Tensor) -> None:
-        self._steps.append((loss.detach(), outputs.detach(), target))
+        # copies: a detached view of a step's output can keep that step's buffers alive
+        self._steps.append((loss.detach().clone(), outputs.detach().clone(), target))
+        self._rows += len(target)
+        if self._rows >= self.flush_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._steps:
+            return
+        losses, outputs, targets = zip(*self._steps, strict=True)
+        sizes = torch.tensor([len(t) for t in targets], device=losses[0].device)
+        self.loss.update(torch.stack(losses), weight=sizes)
+        outputs, targets = torch.cat(outputs), torch.cat(targets)
+        for metric in self.metrics.values():
+            metric.update(outputs, targets)
+        self._steps.clear()
+        self._rows = 0
 
     def compute(self) -> dict[str, Tensor]:
         """Epoch values; also resets, ready for the next epoch."""
-        if self._steps:
-            losses, outputs, targets = zip(*self._steps, strict=True)
-            sizes = torch.tensor([len(t) for t in targets], device=losses[0].device)
-            self.loss.update(torch.stack(losses), weight=sizes)
-            outputs, targets = torch.cat(outputs), torch.cat(targets)
-            for metric in self.metrics.values():
-                metric.update(outputs, targets)
+        self._flush()
         values = {"loss": self.loss.compute()}
         values.update({name: metric.compute() for name, metric in self.metrics.items()})
         self.reset()
@@ -60,6 +73,7 @@ class EpochMetrics(nn.Module):
 
     def reset(self) -> None:
         self._steps.clear()
+        self._rows = 0
         self.loss.reset()
         for metric in self.metrics.values():
             metric.reset()
