@@ -19,6 +19,19 @@ class BinaryHingeLoss(nn.Module):
         return F.relu(1 - (2 * target - 1) * logits).mean()
 
 
+class SigmoidBCELoss(nn.Module):
+    """The chapter's listing exactly: a sigmoid, then ``nn.BCELoss`` on the probabilities.
+
+    For study only. ``BCELoss`` clamps log(0) to -100, so a confidently wrong sample whose
+    sigmoid rounds to exactly 0 or 1 in float32 costs 100 and passes no gradient: training
+    cannot fix it. That is the chapter's SGD plateau near 248 (about 2.5 such samples x 100).
+    ``bce`` (``BCEWithLogitsLoss``) computes the same loss from the logits without that trap.
+    """
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy(torch.sigmoid(logits), target)
+
+
 @dataclass(frozen=True)
 class Task:
     """A problem type: which losses fit it, how logits become outputs, which metrics it logs."""
@@ -97,7 +110,7 @@ def _regression_metrics(num_outputs: int, full: bool) -> dict[str, torchmetrics.
 TASKS: dict[str, Task] = {
     "binary": Task(
         "binary",
-        {"bce": nn.BCEWithLogitsLoss, "hinge": BinaryHingeLoss},
+        {"bce": nn.BCEWithLogitsLoss, "hinge": BinaryHingeLoss, "bce_sigmoid": SigmoidBCELoss},
         _binary_predict,
         _binary_metrics,
         min_outputs=1,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ffnn_lightning.cli import main
 
@@ -24,12 +23,3 @@ def run_cli(tmp_path, monkeypatch):
         return main([*args, "--trainer.enable_model_summary=false"])
 
     return run
-
-
-def read_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar tag in a TensorBoard run folder, as (step, value) pairs."""
-    events = EventAccumulator(str(log_dir))
-    events.Reload()
-    return {
-        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
-    }

@@ -5,19 +5,29 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ffnn_lightning.logs import read_scalars
 from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
-from tests.conftest import CONFIGS, read_scalars
+from tests.conftest import CONFIGS
 
 
-def test_two_epochs_match_the_chapters_loop(run_cli):
-    cli = run_cli("fit", "--config", str(CONFIGS / "blobs_adam.yaml"), "--trainer.max_epochs=2")
+@pytest.mark.parametrize(
+    ("config", "loss", "optimizer"),
+    [
+        ("blobs_adam.yaml", "bce", lambda p: torch.optim.Adam(p, lr=0.001)),
+        # the listing's own sigmoid + BCELoss follows even SGD's chaotic path step for step
+        ("blobs_sgd.yaml", "bce_sigmoid", lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9)),
+    ],
+    ids=["adam", "sgd-listing-loss"],
+)
+def test_two_epochs_match_the_chapters_loop(run_cli, config, loss, optimizer):
+    cli = run_cli(
+        "fit", "--config", str(CONFIGS / config), "--trainer.max_epochs=2", f"--model.loss={loss}"
+    )
     logged = [value for _, value in read_scalars(cli.trainer.log_dir)["train/loss"]]
 
     x_train, y_train, _, _ = chapter_data()
     model = ChapterNetwork()
-    expected = train_network(
-        model, torch.optim.Adam(model.parameters(), lr=0.001), 2, 16, x_train, y_train
-    )
+    expected = train_network(model, optimizer(model.parameters()), 2, 16, x_train, y_train)
     assert logged == pytest.approx(expected, rel=1e-4)
 
 

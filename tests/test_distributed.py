@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import CONFIGS, read_scalars
+from ffnn_lightning.logs import read_scalars
+from tests.conftest import CONFIGS
 
 ADAM = str(CONFIGS / "blobs_adam.yaml")
 SMALL = ["--data.init_args.n_samples=1000", "--trainer.enable_progress_bar=false"]

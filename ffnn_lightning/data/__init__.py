@@ -2,6 +2,20 @@
 
 from ffnn_lightning.data.base import TabularDataModule
 from ffnn_lightning.data.batches import TensorBatches
-from ffnn_lightning.data.synthetic import BlobsDataModule
+from ffnn_lightning.data.synthetic import (
+    BlobsDataModule,
+    CirclesDataModule,
+    ClassificationDataModule,
+    MoonsDataModule,
+    RegressionDataModule,
+)
 
-__all__ = ["BlobsDataModule", "TabularDataModule", "TensorBatches"]
+__all__ = [
+    "BlobsDataModule",
+    "CirclesDataModule",
+    "ClassificationDataModule",
+    "MoonsDataModule",
+    "RegressionDataModule",
+    "TabularDataModule",
+    "TensorBatches",
+]
