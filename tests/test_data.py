@@ -85,3 +85,9 @@ def test_too_few_rows_for_the_split_is_refused():
     data = BlobsDataModule(n_samples=2, val_fraction=0.1, test_fraction=0.1)
     with pytest.raises(ValueError, match="2 rows are too few"):
         _ = data.num_features
+
+
+def test_the_task_can_be_set_instead_of_inferred():
+    data = BlobsDataModule(n_samples=200, centers=3, task="regression")
+    assert (data.task_name, data.num_outputs) == ("regression", 1)
+    assert data.tensors["train"][1].dtype == torch.float32

@@ -68,7 +68,11 @@ def test_every_task_loss_and_activation_learns(task, loss, activation):
     ("config", "loss", "message"),
     [
         ("blobs_adam.yaml", "cross_entropy", r"'cross_entropy' does not fit the binary task"),
-        ("blobs_adam.yaml", "mse", r"'mse' does not fit the binary task.*\['bce', 'hinge'\]"),
+        (
+            "blobs_adam.yaml",
+            "mse",
+            r"'mse' does not fit the binary task.*\['bce', 'bce_sigmoid', 'hinge'\]",
+        ),
         ("regression.yaml", "hinge", r"'hinge' does not fit the regression task"),
         ("blobs_multiclass.yaml", "bce", r"'bce' does not fit the multiclass task"),
     ],

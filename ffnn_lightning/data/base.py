@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ffnn_lightning.data.batches import TensorBatches
 
-Task = Literal["binary", "multiclass", "regression"]
+TaskName = Literal["binary", "multiclass", "regression"]
 SplitMethod = Literal["ordered", "random", "stratified"]
 
 
@@ -25,7 +25,7 @@ class Splits(NamedTuple):
 
 
 class Prepared(NamedTuple):
-    task: Task
+    task: TaskName
     tensors: dict[str, tuple[Tensor, Tensor]]
 
 
@@ -42,9 +42,10 @@ class TabularDataModule(L.LightningDataModule):
         shuffle: reshuffle the training rows every epoch (seeded by ``seed`` and the epoch).
         standardize: scale features to zero mean and unit variance, fitted on train only.
         seed: seeds the split and the shuffling.
+        task: ``binary``, ``multiclass`` or ``regression``; ``None`` infers it from the
+            targets (whole numbers: classes; two of them: binary). The model's task and output
+            width follow from it.
     """
-
-    task: Task | None = None  # None: inferred from the targets
 
     def __init__(
         self,
@@ -55,6 +56,7 @@ class TabularDataModule(L.LightningDataModule):
         shuffle: bool = True,
         standardize: bool = True,
         seed: int = 0,
+        task: TaskName | None = None,
     ) -> None:
         super().__init__()
         if batch_size is not None and batch_size < 1:
@@ -77,6 +79,7 @@ class TabularDataModule(L.LightningDataModule):
         self.shuffle = shuffle
         self.standardize = standardize
         self.seed = seed
+        self.task = task
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the raw features (rows x columns) and targets (one value or a row per sample)."""
@@ -95,7 +98,7 @@ class TabularDataModule(L.LightningDataModule):
         return self.tensors["train"][1].shape[1]
 
     @property
-    def task_name(self) -> Task:
+    def task_name(self) -> TaskName:
         return self._prepared.task
 
     @property
@@ -167,7 +170,7 @@ def _eval_batch_size(rows: int, world_size: int) -> int:
     return max(1, min(4096, -(-rows // world_size)))
 
 
-def _infer_task(targets: np.ndarray) -> Task:
+def _infer_task(targets: np.ndarray) -> TaskName:
     if targets.dtype.kind in "fc" and not np.all(np.mod(targets, 1) == 0):
         return "regression"
     if targets.ndim == 2 and targets.shape[1] > 1:
@@ -175,7 +178,7 @@ def _infer_task(targets: np.ndarray) -> Task:
     return "binary" if len(np.unique(targets)) <= 2 else "multiclass"
 
 
-def _target_tensor(targets: np.ndarray, task: Task) -> Tensor:
+def _target_tensor(targets: np.ndarray, task: TaskName) -> Tensor:
     if task == "multiclass":
         return torch.from_numpy(targets.reshape(-1).astype(np.int64))
     return torch.from_numpy(targets.astype(np.float32).reshape(len(targets), -1))
@@ -188,7 +191,7 @@ def _split(
     test_fraction: float,
     method: SplitMethod,
     seed: int,
-    task: Task,
+    task: TaskName,
 ) -> Splits:
     n_val, n_test = round(rows * val_fraction), round(rows * test_fraction)
     n_train = rows - n_val - n_test

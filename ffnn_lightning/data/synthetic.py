@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import datasets
 
-from ffnn_lightning.data.base import SplitMethod, TabularDataModule
+from ffnn_lightning.data.base import SplitMethod, TabularDataModule, TaskName
 
 
 class BlobsDataModule(TabularDataModule):
@@ -29,8 +29,11 @@ class BlobsDataModule(TabularDataModule):
         shuffle: bool = False,
         standardize: bool = False,
         seed: int = 0,
+        task: TaskName | None = None,
     ) -> None:
-        super().__init__(batch_size, val_fraction, test_fraction, split, shuffle, standardize, seed)
+        super().__init__(
+            batch_size, val_fraction, test_fraction, split, shuffle, standardize, seed, task
+        )
         self.n_samples = n_samples
         self.n_features = n_features
         self.centers = centers
