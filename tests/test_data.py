@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ffnn_lightning.data import BlobsDataModule, TabularDataModule
+from ffnn_lightning.data import BlobsDataModule, BundledDataModule, TabularDataModule
 from ffnn_lightning.reference import chapter_data
 
 
@@ -91,3 +91,38 @@ def test_the_task_can_be_set_instead_of_inferred():
     data = BlobsDataModule(n_samples=200, centers=3, task="regression")
     assert (data.task_name, data.num_outputs) == ("regression", 1)
     assert data.tensors["train"][1].dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "features", "outputs"),
+    [
+        ("iris", "multiclass", 4, 3),
+        ("wine", "multiclass", 13, 3),
+        ("breast_cancer", "binary", 30, 1),
+        ("digits", "multiclass", 64, 10),
+        ("diabetes", "regression", 10, 1),
+    ],
+)
+def test_bundled_data_sets_load_with_their_task_and_shape(name, task, features, outputs):
+    data = BundledDataModule(name=name, test_fraction=0.2)
+    assert (data.task_name, data.num_features, data.num_outputs) == (task, features, outputs)
+
+
+def test_an_unknown_bundled_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"Unknown bundled data set 'mnist'. Use one of \['iris'"):
+        _ = BundledDataModule(name="mnist").num_features
+
+
+@pytest.mark.parametrize(
+    ("targets", "task"),
+    [
+        (np.array([0, 1, 1, 0] * 25), "binary"),
+        (np.array([0.0, 1.0] * 50), "binary"),
+        (np.arange(100) % 4, "multiclass"),
+        (np.arange(100, dtype=float), "regression"),  # many whole floats: a measurement
+        (np.linspace(0, 1, 100), "regression"),
+    ],
+)
+def test_the_task_is_inferred_from_the_targets(targets, task):
+    data = ArrayData(np.zeros((100, 2)), targets, split="ordered")
+    assert data.task_name == task

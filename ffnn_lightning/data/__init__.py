@@ -2,6 +2,7 @@
 
 from ffnn_lightning.data.base import TabularDataModule
 from ffnn_lightning.data.batches import TensorBatches
+from ffnn_lightning.data.bundled import BundledDataModule
 from ffnn_lightning.data.synthetic import (
     BlobsDataModule,
     CirclesDataModule,
@@ -12,6 +13,7 @@ from ffnn_lightning.data.synthetic import (
 
 __all__ = [
     "BlobsDataModule",
+    "BundledDataModule",
     "CirclesDataModule",
     "ClassificationDataModule",
     "MoonsDataModule",

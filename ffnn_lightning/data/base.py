@@ -43,8 +43,8 @@ class TabularDataModule(L.LightningDataModule):
         standardize: scale features to zero mean and unit variance, fitted on train only.
         seed: seeds the split and the shuffling.
         task: ``binary``, ``multiclass`` or ``regression``; ``None`` infers it from the
-            targets (whole numbers: classes; two of them: binary). The model's task and output
-            width follow from it.
+            targets: integers (or at most 10 whole float values) are classes, two of them
+            binary; other floats are regression. The model's task and output width follow.
     """
 
     def __init__(
@@ -170,12 +170,20 @@ def _eval_batch_size(rows: int, world_size: int) -> int:
     return max(1, min(4096, -(-rows // world_size)))
 
 
+MAX_FLOAT_CLASSES = 10
+
+
 def _infer_task(targets: np.ndarray) -> TaskName:
-    if targets.dtype.kind in "fc" and not np.all(np.mod(targets, 1) == 0):
-        return "regression"
+    """Integer targets are classes; so are float targets with at most 10 whole values (0.0 /
+    1.0 labels); any other float targets, or several target columns, are regression."""
     if targets.ndim == 2 and targets.shape[1] > 1:
         return "regression"
-    return "binary" if len(np.unique(targets)) <= 2 else "multiclass"
+    classes = np.unique(targets)
+    if targets.dtype.kind == "f" and (
+        len(classes) > MAX_FLOAT_CLASSES or not np.all(np.mod(classes, 1) == 0)
+    ):
+        return "regression"
+    return "binary" if len(classes) <= 2 else "multiclass"
 
 
 def _target_tensor(targets: np.ndarray, task: TaskName) -> Tensor:
