@@ -1,4 +1,4 @@
-from ffnn_lightning.cli import main
+from ffnn_lightning.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

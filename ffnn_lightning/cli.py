@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from typing import Any
 
@@ -17,6 +18,7 @@ from ffnn_lightning.callbacks import (
     ThrottledProgressBar,
 )
 from ffnn_lightning.data import TabularDataModule
+from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.module import FeedForwardModule
 
 
@@ -83,6 +85,28 @@ def _quiet_known_notices() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: not record.getMessage().startswith("💡 Tip")
     )
+
+
+def run(args: list[str] | None = None) -> None:
+    """The command line's entry point: :func:`main`, with the template's own errors (a bad
+    value, a diverged run) reported in one line and exit status 1 instead of a traceback."""
+    try:
+        main(args)
+    except Exception as error:
+        ours = _own_error(error)
+        if ours is None:
+            raise
+        sys.exit(f"error: {ours}")
+
+
+def _own_error(error: BaseException | None) -> Exception | None:
+    """The template's own error behind ``error``, also where jsonargparse wrapped it (it
+    builds the data module while resolving argument links)."""
+    while error is not None:
+        if isinstance(error, InputError | TrainingDiverged):
+            return error
+        error = error.__cause__
+    return None
 
 
 def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:

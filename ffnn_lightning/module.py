@@ -13,6 +13,7 @@ import torchmetrics
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.network import FeedForwardNetwork
 from ffnn_lightning.tasks import get_task
 
@@ -122,7 +123,7 @@ class FeedForwardModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if steps_per_call < 1:
-            raise ValueError(f"steps_per_call must be a positive integer, got {steps_per_call}.")
+            raise InputError(f"steps_per_call must be a positive integer, got {steps_per_call}.")
         self.automatic_optimization = False
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.task = get_task(task)
@@ -150,8 +151,10 @@ class FeedForwardModule(L.LightningModule):
             steps = min(steps, trainer.max_steps - trainer.global_step)
         batches = [batch for batch, _, _ in itertools.islice(dataloader_iter, steps)]
         optimizer = self.optimizers()
+        losses = []
         for batch in trainer.strategy.batch_to_device(batches):
             loss = self._shared_step(batch, "train")
+            losses.append(loss.detach())
             optimizer.zero_grad()
             self.manual_backward(loss)
             if self.hparams.gradient_clip_val:
@@ -161,6 +164,24 @@ class FeedForwardModule(L.LightningModule):
                     gradient_clip_algorithm=self.hparams.gradient_clip_algorithm,
                 )
             optimizer.step()
+        self._stop_unless_finite(losses)
+
+    def _stop_unless_finite(self, losses: list[Tensor]) -> None:
+        """Raise TrainingDiverged, naming the first step whose loss was NaN or infinite.
+
+        Checked once per call (one device sync per ``steps_per_call`` steps); no checkpoint is
+        written after it, so the last one on disk comes from before the divergence.
+        """
+        finite = torch.isfinite(torch.stack(losses)) if losses else None
+        if finite is None or bool(finite.all()):
+            return
+        first = int((~finite).nonzero()[0])
+        step = self.trainer.global_step - len(losses) + first + 1
+        raise TrainingDiverged(
+            f"The training loss became {losses[first].item()} at epoch {self.current_epoch}, "
+            f"optimizer step {step}. Try a lower learning rate "
+            "(--model.optimizer.init_args.lr) or gradient clipping (--model.gradient_clip_val)."
+        )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "val")

@@ -6,6 +6,8 @@ import importlib
 
 from torch import nn
 
+from ffnn_lightning.errors import InputError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
     "linear": nn.Identity,
@@ -34,7 +36,7 @@ def resolve_activation(name: str) -> type[nn.Module]:
             cls = None
         if isinstance(cls, type) and issubclass(cls, nn.Module):
             return cls
-    raise ValueError(
+    raise InputError(
         f"Unknown activation {name!r}. Use one of {sorted(ACTIVATIONS)} "
         "or the class path of a torch.nn.Module, e.g. 'torch.nn.Mish'."
     )
@@ -61,12 +63,12 @@ class FeedForwardNetwork(nn.Module):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}.")
+                raise InputError(f"{name} must be a positive integer, got {value}.")
         bad = [width for width in hidden if width < 1]
         if bad:
-            raise ValueError(f"Every hidden width must be a positive integer, got {list(hidden)}.")
+            raise InputError(f"Every hidden width must be a positive integer, got {list(hidden)}.")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+            raise InputError(f"dropout must be in [0, 1), got {dropout}.")
         act = resolve_activation(activation)
         layers: list[nn.Module] = []
         width = in_features

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchmetrics import classification
 
+from ffnn_lightning.errors import InputError
+
 
 class BinaryHingeLoss(nn.Module):
     """Hinge loss on one logit per row with targets 0/1 (mapped to -1/+1)."""
@@ -47,7 +49,7 @@ class Task:
         """The loss module; refuses a loss or an output width that does not fit the task."""
         name = name or next(iter(self.losses))
         if name not in self.losses:
-            raise ValueError(
+            raise InputError(
                 f"Loss {name!r} does not fit the {self.name} task. "
                 f"Valid losses for {self.name}: {sorted(self.losses)}."
             )
@@ -59,7 +61,7 @@ class Task:
                 if self.max_outputs == self.min_outputs
                 else f"at least {self.min_outputs}"
             )
-            raise ValueError(
+            raise InputError(
                 f"The {self.name} task needs {width} output unit(s), got out_features="
                 f"{out_features}."
             )
@@ -134,5 +136,5 @@ TASKS: dict[str, Task] = {
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise ValueError(f"Unknown task {name!r}. Valid tasks: {sorted(TASKS)}.")
+        raise InputError(f"Unknown task {name!r}. Valid tasks: {sorted(TASKS)}.")
     return TASKS[name]

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ffnn_lightning.data.batches import TensorBatches
+from ffnn_lightning.errors import InputError
 
 TaskName = Literal["binary", "multiclass", "regression"]
 SplitMethod = Literal["ordered", "random", "stratified"]
@@ -60,15 +61,15 @@ class TabularDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size is not None and batch_size < 1:
-            raise ValueError(
+            raise InputError(
                 f"batch_size must be a positive integer (or null for the whole training "
                 f"split), got {batch_size}."
             )
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}.")
+                raise InputError(f"{name} must be in [0, 1), got {value}.")
         if val_fraction + test_fraction >= 1.0:
-            raise ValueError(
+            raise InputError(
                 f"val_fraction + test_fraction must leave rows to train on, got "
                 f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction}."
             )
@@ -112,7 +113,7 @@ class TabularDataModule(L.LightningDataModule):
         features, targets = self.load()
         features, targets = np.asarray(features, dtype=np.float32), np.asarray(targets)
         if features.ndim != 2:
-            raise ValueError(f"load() must return 2-D features, got shape {features.shape}.")
+            raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
         task = self.task or _infer_task(targets)
         splits = _split(
             len(features),
@@ -204,7 +205,7 @@ def _split(
     n_val, n_test = round(rows * val_fraction), round(rows * test_fraction)
     n_train = rows - n_val - n_test
     if n_train < 1 or (val_fraction and n_val < 1) or (test_fraction and n_test < 1):
-        raise ValueError(
+        raise InputError(
             f"{rows} rows are too few for val_fraction={val_fraction} and "
             f"test_fraction={test_fraction}: every split needs at least one row."
         )

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from ffnn_lightning.errors import InputError
+
 
 class TensorBatches:
     """An iterable of batches sliced from tensors that share their first dimension.
@@ -28,7 +30,7 @@ class TensorBatches:
         world_size: int = 1,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+            raise InputError(f"batch_size must be a positive integer, got {batch_size}.")
         self.tensors = tensors
         self.batch_size = batch_size
         self.shuffle = shuffle

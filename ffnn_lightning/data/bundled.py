@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import datasets
 
 from ffnn_lightning.data.base import TabularDataModule
+from ffnn_lightning.errors import InputError
 
 BundledName = Literal["iris", "wine", "breast_cancer", "digits", "diabetes"]
 
@@ -28,7 +29,7 @@ class BundledDataModule(TabularDataModule):
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         loader = getattr(datasets, f"load_{self.name}", None)
         if loader is None:
-            raise ValueError(
+            raise InputError(
                 f"Unknown bundled data set {self.name!r}. Use one of {list(BundledName.__args__)}."
             )
         return loader(return_X_y=True)

@@ -1,0 +1,56 @@
+"""Bad input and diverging runs end in one clear line and a non-zero exit, not a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import CONFIGS
+
+ADAM = str(CONFIGS / "blobs_adam.yaml")
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+def cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ffnn_lightning", *args, *QUIET],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_a_diverging_run_stops_naming_epoch_and_step_and_writes_no_checkpoint(tmp_path):
+    sgd_lr_10 = [
+        "--model.optimizer=SGD",
+        "--model.optimizer.lr=10",
+        "--model.optimizer.momentum=0.9",
+    ]
+    done = cli("fit", "--config", ADAM, *sgd_lr_10, cwd=tmp_path)
+    assert done.returncode == 1
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: The training loss became nan at epoch 0, optimizer step ")
+    assert "lower learning rate" in last_line and "Traceback" not in done.stderr
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model.hidden=[256, 0]"], "Every hidden width must be a positive integer"),
+        (["--model.activation=rellu"], "Unknown activation 'rellu'"),
+        (["--data.init_args.batch_size=0"], "batch_size must be a positive integer"),
+        (["--data.init_args.val_fraction=1.2"], "val_fraction must be in [0, 1), got 1.2"),
+        (["--model.loss=mse"], "Loss 'mse' does not fit the binary task"),
+    ],
+)
+def test_bad_values_are_reported_without_a_traceback(tmp_path, args, message):
+    # the model's values are checked when it is built (our one-line "error: ..."); the data
+    # module's already while the arguments are parsed (jsonargparse's own report)
+    done = cli("fit", "--config", ADAM, *args, "--trainer.max_epochs=1", cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "lightning_logs").exists()
