@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, Trainer
@@ -50,6 +51,39 @@ class FFNNCLI(LightningCLI):
             }
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        self._check_checkpoint(self.config.get("subcommand"))
+
+    def _check_checkpoint(self, subcommand: str | None) -> None:
+        """Check ``--ckpt_path`` before anything reads it (LightningCLI itself reads the
+        model's hyperparameters from it next).
+
+        ``fit --ckpt_path last`` resumes the newest run's ``last.ckpt``; a resumed run goes on
+        logging into its checkpoint's run folder, replacing what the interrupted run logged
+        after that checkpoint. A checkpoint must load as plain data (``weights_only``): one
+        whose pickle would build other Python objects, which can run code, is refused.
+        """
+        config = self.config.get(str(subcommand))
+        if config is None or not config.get("ckpt_path"):
+            return
+        if config.get("weights_only") is None:
+            config.weights_only = True  # Lightning 2.6 would unpickle anything by default
+        runs = _tensorboard_root(config)
+        if config.ckpt_path == "last" and runs is not None:
+            config.ckpt_path = str(_newest_last_checkpoint(runs))
+        if config.ckpt_path in ("last", "best", "hpc"):
+            return
+        checkpoint = Path(config.ckpt_path)
+        state = _read_checkpoint(checkpoint, trusted=not config.weights_only)
+        in_run = runs is not None and checkpoint.resolve().parent.parent.parent == runs.resolve()
+        if subcommand == "fit" and in_run and "loops" in state:
+            logger = config.trainer.logger.init_args
+            logger.version = checkpoint.parent.parent.name
+            # TensorBoard drops what the interrupted run logged after its checkpoint
+            loops = state["loops"]["fit_loop"]["epoch_loop.state_dict"]
+            logger.purge_step = loops["_batches_that_stepped"]
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured Trainer plus this template's callbacks.
 
@@ -85,6 +119,47 @@ def _quiet_known_notices() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: not record.getMessage().startswith("💡 Tip")
     )
+
+
+def _tensorboard_root(config) -> Path | None:
+    """``save_dir/name`` of a configured TensorBoardLogger: the folder holding the runs."""
+    logger = config.trainer.get("logger")
+    if not logger or not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
+        return None
+    return Path(logger.init_args.save_dir) / logger.init_args.name
+
+
+def _read_checkpoint(path: Path, trusted: bool) -> dict:
+    """A checkpoint's contents, loaded as plain data unless the user trusts it."""
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise InputError(f"--ckpt_path {str(path)!r} does not exist.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except pickle.UnpicklingError as error:
+        raise InputError(
+            f"Refused to load {str(path)!r}: it holds Python objects other than tensors and "
+            "plain values, and unpickling them could run code. Pass --weights_only false only "
+            f"for a checkpoint you trust. ({_unpickling_reason(error)})"
+        ) from error
+
+
+def _unpickling_reason(error: Exception) -> str:
+    """The line of torch's long weights-only message that names the offending object."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
+
+
+def _newest_last_checkpoint(runs: Path) -> Path:
+    candidates = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise InputError(
+            f"--ckpt_path last: no run under {runs} has a checkpoints/last.ckpt to resume from."
+        )
+    return candidates[-1]
 
 
 def run(args: list[str] | None = None) -> None:

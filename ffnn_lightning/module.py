@@ -41,6 +41,8 @@ class EpochMetrics(nn.Module):
         # "disable" would do, but torchmetrics 1.9 then ignores the weights (batch sizes).
         self.loss = torchmetrics.MeanMetric(nan_strategy=float("nan"))
         self.metrics = nn.ModuleDict(metrics)
+        for metric in (self.loss, *self.metrics.values()):
+            metric.persistent(True)  # part of checkpoints: a resumed epoch's means stay exact
         self.flush_rows = flush_rows
         self._steps: list[tuple[Tensor, Tensor, Tensor]] = []
         self._rows = 0
@@ -50,9 +52,10 @@ class EpochMetrics(nn.Module):
         self._steps.append((loss.detach().clone(), outputs.detach().clone(), target))
         self._rows += len(target)
         if self._rows >= self.flush_rows:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Hand the buffered steps to torchmetrics (before a checkpoint captures its state)."""
         if not self._steps:
             return
         losses, outputs, targets = zip(*self._steps, strict=True)
@@ -66,7 +69,7 @@ class EpochMetrics(nn.Module):
 
     def compute(self) -> dict[str, Tensor]:
         """Epoch values; also resets, ready for the next epoch."""
-        self._flush()
+        self.flush()
         values = {"loss": self.loss.compute()}
         values.update({name: metric.compute() for name, metric in self.metrics.items()})
         self.reset()
@@ -199,6 +202,14 @@ class FeedForwardModule(L.LightningModule):
         loss = self.loss_fn(logits, target)
         self.stage_metrics[f"{stage}_"].update(loss, logits, target)
         return loss
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Fold the buffered training steps into the metric states that the checkpoint holds
+        (Lightning took the state dict before calling this hook)."""
+        self.stage_metrics["train_"].flush()
+        prefix = "stage_metrics.train_."
+        states = {k: v for k, v in self.state_dict().items() if k.startswith(prefix)}
+        checkpoint["state_dict"].update(states)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")

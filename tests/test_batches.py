@@ -54,3 +54,29 @@ def test_ranks_share_each_epoch_disjointly_and_take_equal_steps(rows, batch_size
 def test_batch_size_must_be_positive():
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         make(4, batch_size=0)
+
+
+def test_a_loaded_state_resumes_mid_epoch_with_the_next_batch():
+    batches = make(40, batch_size=4, shuffle=True, seed=1)
+    batches.set_epoch(2)
+    iterator = iter(batches)
+    seen = [next(iterator) for _ in range(3)]
+    state = batches.state_dict()
+    assert state == {"epoch": 2, "batches_done": 3}
+
+    resumed = make(40, batch_size=4, shuffle=True, seed=1)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)
+    rest = rows_of(resumed)
+    batches.set_epoch(2)
+    assert rows_of(seen) + rest == rows_of(batches)
+
+
+def test_a_state_from_the_end_of_an_epoch_starts_the_next_one_whole():
+    batches = make(12, batch_size=4)
+    batches.set_epoch(0)
+    list(batches)
+    resumed = make(12, batch_size=4)
+    resumed.load_state_dict(batches.state_dict())
+    resumed.set_epoch(1)
+    assert rows_of(resumed) == list(range(12))

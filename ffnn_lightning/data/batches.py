@@ -16,7 +16,9 @@ class TensorBatches:
     It stands in for ``DataLoader(TensorDataset(...))`` at a fraction of the cost: an epoch is
     at most one gather (when shuffling) and then views. Shuffling is seeded by ``seed`` and the
     epoch (Lightning calls ``set_epoch`` through the ``sampler`` attribute), so a resumed run
-    sees the same order. With ``world_size > 1`` every rank takes a disjoint share of each
+    sees the same order; ``state_dict`` records how far the epoch got, so that a run resumed
+    from a mid-epoch checkpoint carries on with the next batch (Lightning saves and restores
+    it with the checkpoint). With ``world_size > 1`` every rank takes a disjoint share of each
     global step of ``batch_size * world_size`` rows; the whole epoch is covered, no row twice.
     """
 
@@ -43,9 +45,17 @@ class TensorBatches:
         self.sampler = self
         self.batch_sampler = None
         self._bounds = _rank_bounds(len(tensors[0]), batch_size, rank, world_size)
+        self._yielded = 0  # batches of the current epoch handed out so far
+        self._resume_at = (-1, 0)  # (epoch, batches already done) from a loaded state
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batches_done": self._yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_at = (state["epoch"], state["batches_done"])
 
     def __len__(self) -> int:
         return len(self._bounds)
@@ -56,7 +66,12 @@ class TensorBatches:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(len(tensors[0]), generator=generator).to(tensors[0].device)
             tensors = tuple(t.index_select(0, order) for t in tensors)
-        for start, stop in self._bounds:
+        resume_epoch, done = self._resume_at
+        skip = done if resume_epoch == self.epoch else 0
+        self._resume_at = (-1, 0)
+        self._yielded = skip
+        for start, stop in self._bounds[skip:]:
+            self._yielded += 1
             yield tuple(t[start:stop] for t in tensors)
 
 

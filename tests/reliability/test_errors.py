@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.conftest import CONFIGS
 
@@ -54,3 +56,35 @@ def test_bad_values_are_reported_without_a_traceback(tmp_path, args, message):
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "lightning_logs").exists()
+
+
+class RunsCode:
+    """Pickles into a call of os.system: what a crafted checkpoint would do."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_whose_pickle_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "code-ran"
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save({"state_dict": {}, "payload": RunsCode(str(marker))}, crafted)
+    done = cli("validate", "--config", ADAM, "--ckpt_path", str(crafted), cwd=tmp_path)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: Refused to load '{crafted}': it holds Python objects")
+    )
+    assert not marker.exists()
+
+
+def test_a_missing_checkpoint_is_named(tmp_path):
+    done = cli("test", "--config", ADAM, "--ckpt_path", "nowhere/last.ckpt", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --ckpt_path 'nowhere/last.ckpt' does not exist."
+    )
