@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import time
 from pathlib import Path
 
@@ -71,7 +72,15 @@ class LatestCheckpoint(L.Callback):
         self._write(trainer)
 
     def _write(self, trainer: L.Trainer) -> None:
-        trainer.save_checkpoint(self.path(trainer))
+        """Write beside the old file, then rename over it: a crash mid-write leaves the
+        previous ``last.ckpt`` whole. (Lightning's own save stages the file in the system's
+        temporary folder, and moving it from another file system is a copy, not a rename.)"""
+        path = self.path(trainer)
+        partial = path.with_name(path.name + ".partial")
+        trainer.save_checkpoint(partial)
+        if trainer.is_global_zero:
+            os.replace(partial, path)
+        trainer.strategy.barrier()
         self._written_at, self._written_step = time.monotonic(), trainer.global_step
 
 
