@@ -203,6 +203,22 @@ class FeedForwardModule(L.LightningModule):
         self.stage_metrics[f"{stage}_"].update(loss, logits, target)
         return loss
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse a checkpoint of another network shape, naming the first layer that differs."""
+        own = self.state_dict()
+        for name, tensor in checkpoint["state_dict"].items():
+            mine = own.get(name)
+            if (
+                isinstance(mine, Tensor)
+                and isinstance(tensor, Tensor)
+                and mine.shape != tensor.shape
+            ):
+                raise InputError(
+                    f"The checkpoint does not fit this network: {name} has shape "
+                    f"{list(tensor.shape)} there and {list(mine.shape)} here. It was "
+                    "trained with other data (input width, classes) or another --model.hidden."
+                )
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Fold the buffered training steps into the metric states that the checkpoint holds
         (Lightning took the state dict before calling this hook)."""

@@ -126,3 +126,12 @@ def test_an_unknown_bundled_name_lists_the_valid_ones():
 def test_the_task_is_inferred_from_the_targets(targets, task):
     data = ArrayData(np.zeros((100, 2)), targets, split="ordered")
     assert data.task_name == task
+
+
+def test_nan_or_infinite_features_are_refused_naming_columns_and_counts():
+    features = np.zeros((50, 3))
+    features[[1, 2], 0] = np.nan
+    features[7, 2] = np.inf
+    data = ArrayData(features, np.arange(50) % 2, split="ordered")
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(column 0: 2, column 2: 1\)"):
+        _ = data.num_features

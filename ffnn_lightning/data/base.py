@@ -114,6 +114,7 @@ class TabularDataModule(L.LightningDataModule):
         features, targets = np.asarray(features, dtype=np.float32), np.asarray(targets)
         if features.ndim != 2:
             raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
+        _check_finite(features)
         task = self.task or _infer_task(targets)
         splits = _split(
             len(features),
@@ -169,6 +170,17 @@ class TabularDataModule(L.LightningDataModule):
 def _eval_batch_size(rows: int, world_size: int) -> int:
     """Evaluate in few large batches: the batch size does not change the metrics."""
     return max(1, min(4096, -(-rows // world_size)))
+
+
+def _check_finite(features: np.ndarray) -> None:
+    """Refuse NaN or infinite feature values, naming the columns and how many there are."""
+    bad = (~np.isfinite(features)).sum(axis=0)
+    if bad.any():
+        where = ", ".join(f"column {i}: {n}" for i, n in enumerate(bad) if n)
+        raise InputError(
+            f"The features hold NaN or infinite values ({where}). Drop or fill those rows "
+            "before training."
+        )
 
 
 MAX_FLOAT_CLASSES = 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -88,3 +89,16 @@ def test_a_missing_checkpoint_is_named(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == (
         "error: --ckpt_path 'nowhere/last.ckpt' does not exist."
     )
+
+
+def test_a_checkpoint_of_another_network_names_the_layer_and_touches_nothing(run_cli):
+    from ffnn_lightning.errors import InputError
+
+    short = ["--config", ADAM, "--trainer.max_epochs=1", "--data.init_args.n_samples=300"]
+    cli = run_cli("fit", *short)
+    run = Path(cli.trainer.log_dir)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    last = str(run / "checkpoints" / "last.ckpt")
+    with pytest.raises(InputError, match=r"network.layers.0.weight has shape \[256, 64\] there"):
+        run_cli("validate", *short, "--data.init_args.n_features=5", "--ckpt_path", last)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
