@@ -89,15 +89,20 @@ def run_worker(kind: str, samples: int, batch_size: int | None, epochs: int) -> 
 
 
 # -- the tables --------------------------------------------------------------------------------
+def alternate(samples: int, batch_size: int | None, epochs: int, repeats: int) -> tuple[dict, dict]:
+    """Raw loop and template in turn, ``repeats`` times; the medians of each."""
+    runs: dict[str, list[dict]] = {"raw": [], "template": []}
+    for _ in range(repeats):
+        for kind, results in runs.items():
+            results.append(run_worker(kind, samples, batch_size, epochs))
+    return _median(runs["raw"]), _median(runs["template"])
+
+
 def compare(cases: list[tuple[int, int | None, int]], repeats: int) -> list[list[str]]:
-    """Raw loop and template alternating, `repeats` times per case; medians and ratios."""
+    """Steps per second of both, their ratio and peak memory, a row per case."""
     rows = []
     for samples, batch_size, epochs in cases:
-        runs = {"raw": [], "template": []}
-        for _ in range(repeats):
-            for kind in runs:
-                runs[kind].append(run_worker(kind, samples, batch_size, epochs))
-        raw, template = (_median(runs[k]) for k in ("raw", "template"))
+        raw, template = alternate(samples, batch_size, epochs, repeats)
         rows.append(
             [
                 f"{int(samples * TRAIN_FRACTION):,}",
@@ -116,11 +121,7 @@ def compare(cases: list[tuple[int, int | None, int]], repeats: int) -> list[list
 def scale(sizes: list[int], batch_size: int, repeats: int) -> list[list[str]]:
     rows = []
     for samples in sizes:
-        runs = {"raw": [], "template": []}
-        for _ in range(repeats):
-            for kind in runs:
-                runs[kind].append(run_worker(kind, samples, batch_size, 1))
-        raw, template = (_median(runs[k]) for k in ("raw", "template"))
+        raw, template = alternate(samples, batch_size, 1, repeats)
         data_mb = samples * (64 + 1) * 4 / 2**20
         rows.append(
             [

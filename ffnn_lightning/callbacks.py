@@ -77,7 +77,7 @@ class LatestCheckpoint(L.Callback):
         temporary folder, and moving it from another file system is a copy, not a rename.)"""
         path = self.path(trainer)
         partial = path.with_name(path.name + ".partial")
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=False)  # the whole training state
         if trainer.is_global_zero:
             os.replace(partial, path)
         trainer.strategy.barrier()
