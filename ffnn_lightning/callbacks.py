@@ -131,7 +131,14 @@ class PredictionsWriter(L.Callback):
         columns = {
             key: torch.cat([b[key] for b in self._batches]).cpu() for key in self._batches[0]
         }
+        names = getattr(trainer.datamodule, "class_names", None)
         header, table = _flatten(columns)
+        if names:  # labels as the data named them, not as class indices
+            for column in ("label", "target"):
+                if column in header:
+                    at = header.index(column)
+                    for row in table:
+                        row[at] = names[int(row[at])]
         path = run_dir(trainer, trainer.ckpt_path) / self.filename
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:

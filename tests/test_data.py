@@ -135,3 +135,18 @@ def test_nan_or_infinite_features_are_refused_naming_columns_and_counts():
     data = ArrayData(features, np.arange(50) % 2, split="ordered")
     with pytest.raises(ValueError, match=r"NaN or infinite values \(column 0: 2, column 2: 1\)"):
         _ = data.num_features
+
+
+def test_string_labels_become_class_indices_with_their_names_kept():
+    labels = np.array(["setosa", "virginica", "versicolor"] * 20)
+    data = ArrayData(np.random.default_rng(0).normal(size=(60, 2)), labels)
+    assert data.class_names == ["setosa", "versicolor", "virginica"]
+    assert (data.task_name, data.num_outputs) == ("multiclass", 3)
+    train_y = data.tensors["train"][1]
+    assert train_y.dtype == torch.int64 and set(train_y.tolist()) == {0, 1, 2}
+
+
+def test_binary_labels_other_than_0_and_1_are_encoded():
+    data = ArrayData(np.zeros((40, 2)), np.array([-1, 1] * 20), split="ordered")
+    assert data.class_names == ["-1", "1"]
+    assert set(data.tensors["train"][1].flatten().tolist()) == {0.0, 1.0}

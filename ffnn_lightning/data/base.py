@@ -28,6 +28,7 @@ class Splits(NamedTuple):
 class Prepared(NamedTuple):
     task: TaskName
     tensors: dict[str, tuple[Tensor, Tensor]]
+    classes: list[str] | None  # class names, in the order of the network's class indices
 
 
 class TabularDataModule(L.LightningDataModule):
@@ -95,8 +96,13 @@ class TabularDataModule(L.LightningDataModule):
     def num_outputs(self) -> int:
         """Width of the network's output: 1 for binary, one per class, one per target."""
         if self.task_name == "multiclass":
-            return int(self.tensors["train"][1].max().item()) + 1
+            return len(self._prepared.classes)
         return self.tensors["train"][1].shape[1]
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The original labels behind class indices 0, 1, ... (None for regression)."""
+        return self._prepared.classes
 
     @property
     def task_name(self) -> TaskName:
@@ -116,6 +122,10 @@ class TabularDataModule(L.LightningDataModule):
             raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
         _check_finite(features)
         task = self.task or _infer_task(targets)
+        classes = None
+        if task != "regression":  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
+            labels, targets = np.unique(targets, return_inverse=True)
+            classes = [str(label) for label in labels]
         splits = _split(
             len(features),
             targets,
@@ -132,7 +142,8 @@ class TabularDataModule(L.LightningDataModule):
         x = torch.from_numpy(np.ascontiguousarray(features))
         y = _target_tensor(targets, task)
         # an ordered split is three slices: views, no copy of the data
-        return Prepared(task, {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()})
+        tensors = {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()}
+        return Prepared(task, tensors, classes)
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:
