@@ -93,14 +93,15 @@ class RunSummary(L.Callback):
         )
         lines = [f"Finished after {trainer.current_epoch} epochs: {metrics}"]
         if trainer.log_dir:
-            lines.append(f"Run folder:  {trainer.log_dir}")
+            lines.append(f"Run folder:  {Path(trainer.log_dir)}")
         for callback in trainer.callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
-                lines.append(f"Checkpoint, best {callback.monitor}: {callback.best_model_path}")
+                best = Path(callback.best_model_path)
+                lines.append(f"Checkpoint, best {callback.monitor}: {best}")
             elif isinstance(callback, LatestCheckpoint):
                 lines.append(f"Checkpoint, latest: {callback.path(trainer)}")
         if trainer.logger is not None:
-            lines.append(f"TensorBoard: tensorboard --logdir {trainer.logger.root_dir}")
+            lines.append(f"TensorBoard: tensorboard --logdir {Path(trainer.logger.root_dir)}")
         rank_zero_info("\n".join(lines))
 
 
