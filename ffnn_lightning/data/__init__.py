@@ -3,6 +3,7 @@
 from ffnn_lightning.data.base import TabularDataModule
 from ffnn_lightning.data.batches import TensorBatches
 from ffnn_lightning.data.bundled import BundledDataModule
+from ffnn_lightning.data.files import FileDataModule
 from ffnn_lightning.data.synthetic import (
     BlobsDataModule,
     CirclesDataModule,
@@ -16,6 +17,7 @@ __all__ = [
     "BundledDataModule",
     "CirclesDataModule",
     "ClassificationDataModule",
+    "FileDataModule",
     "MoonsDataModule",
     "RegressionDataModule",
     "TabularDataModule",

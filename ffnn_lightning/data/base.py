@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.base import TransformerMixin
 
 from ffnn_lightning.data.batches import TensorBatches
 from ffnn_lightning.errors import InputError
@@ -83,9 +87,19 @@ class TabularDataModule(L.LightningDataModule):
         self.seed = seed
         self.task = task
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the raw features (rows x columns) and targets (one value or a row per sample)."""
+    def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
+        """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
         raise NotImplementedError(f"{type(self).__name__} must implement load()")
+
+    def preprocessor(self) -> TransformerMixin | None:
+        """The feature preprocessing, unfitted: the base fits it on the training rows only and
+        applies it to every split. By default a standardization when ``standardize``; a
+        subclass with mixed columns returns its own (e.g. a ColumnTransformer)."""
+        if not self.standardize:
+            return None
+        from sklearn.preprocessing import StandardScaler
+
+        return StandardScaler()
 
     # -- what the CLI links into the model ------------------------------------------------
     @property
@@ -117,17 +131,17 @@ class TabularDataModule(L.LightningDataModule):
     @cached_property
     def _prepared(self) -> Prepared:
         features, targets = self.load()
-        features, targets = np.asarray(features, dtype=np.float32), np.asarray(targets)
-        if features.ndim != 2:
-            raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
-        _check_finite(features)
+        targets = np.asarray(targets)
+        if not hasattr(features, "iloc"):  # arrays: check before scaling (DataFrames after)
+            features = np.asarray(features, dtype=np.float32)
+            _check_finite(features)
         task = self.task or _infer_task(targets)
         classes = None
         if task != "regression":  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
             labels, targets = np.unique(targets, return_inverse=True)
             classes = [str(label) for label in labels]
         splits = _split(
-            len(features),
+            len(targets),
             targets,
             self.val_fraction,
             self.test_fraction,
@@ -135,10 +149,16 @@ class TabularDataModule(L.LightningDataModule):
             self.seed,
             task,
         )
-        if self.standardize:
-            from sklearn.preprocessing import StandardScaler
-
-            features = StandardScaler().fit(features[splits.train]).transform(features)
+        self.fitted_preprocessor = self.preprocessor()
+        if self.fitted_preprocessor is not None:
+            train = (
+                features.iloc[splits.train] if hasattr(features, "iloc") else features[splits.train]
+            )
+            features = self.fitted_preprocessor.fit(train).transform(features)
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2:
+            raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
+        _check_finite(features)
         x = torch.from_numpy(np.ascontiguousarray(features))
         y = _target_tensor(targets, task)
         # an ordered split is three slices: views, no copy of the data

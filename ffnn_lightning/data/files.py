@@ -1,0 +1,126 @@
+"""Your own table: a CSV or Parquet file, one row per sample, one column the target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from lightning.pytorch.utilities import rank_zero_info
+
+from ffnn_lightning.data.base import TabularDataModule
+from ffnn_lightning.errors import InputError
+
+
+class FileDataModule(TabularDataModule):
+    """A CSV (``.csv``) or Parquet (``.parquet``) file.
+
+    Args:
+        path: the file.
+        target: the column to predict; string, integer or float labels, or numbers.
+        features: the input columns; ``None`` takes every other column.
+        categorical: columns to one-hot encode; ``None`` takes the non-numeric ones.
+        drop: columns to ignore (IDs, free text).
+        missing: rows with a missing feature value are dropped (``drop``) or the value is
+            filled (``impute``: the training rows' median, or most frequent category). Rows
+            without a target are always dropped. Either way the count is printed.
+
+    Numeric columns are standardized (``standardize``) and categories one-hot encoded, both
+    fitted on the training rows only; other arguments are those of :class:`TabularDataModule`.
+    """
+
+    def __init__(
+        self,
+        path: str = "data.csv",
+        target: str = "target",
+        features: list[str] | None = None,
+        categorical: list[str] | None = None,
+        drop: list[str] | None = None,
+        missing: Literal["drop", "impute"] = "drop",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path, self.target = path, target
+        self.features, self.categorical, self.drop = features, categorical, drop or []
+        self.missing = missing
+        self._numeric: list[str] = []
+        self._categories: list[str] = []
+
+    def load(self):
+        frame = read_table(Path(self.path))
+        columns = [c for c in frame.columns if c != self.target and c not in self.drop]
+        wanted = self.features if self.features is not None else columns
+        absent = [c for c in [self.target, *wanted, *self.drop] if c not in frame.columns]
+        if absent:
+            raise InputError(
+                f"{self.path} has no column {', '.join(map(repr, absent))}. "
+                f"Its columns: {list(frame.columns)}."
+            )
+        frame = self._drop_missing(frame, wanted)
+        self._categories = self.categorical if self.categorical is not None else [
+            c for c in wanted if not _is_numeric(frame[c])
+        ]  # fmt: skip
+        self._numeric = [c for c in wanted if c not in self._categories]
+        return frame[wanted], frame[self.target].to_numpy()
+
+    def preprocessor(self):
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        impute = self.missing == "impute"
+        numeric = [SimpleImputer(strategy="median")] if impute else []
+        numeric += [StandardScaler()] if self.standardize else []
+        categorical = [SimpleImputer(strategy="most_frequent")] if impute else []
+        categorical += [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
+        return ColumnTransformer(
+            [
+                ("numeric", make_pipeline(*numeric) if numeric else "passthrough", self._numeric),
+                ("categorical", make_pipeline(*categorical), self._categories),
+            ]
+        )
+
+    def _drop_missing(self, frame, features: list[str]):
+        """Drop rows without a target, and (policy ``drop``) rows missing a feature."""
+        no_target = frame[self.target].isna()
+        gaps = frame[features].isna()
+        if self.missing == "drop":
+            gone = no_target | gaps.any(axis=1)
+            if gone.any():
+                rank_zero_info(f"{self.path}: dropped {int(gone.sum())} rows with missing values.")
+            frame = frame[~gone]
+        else:
+            frame = frame[~no_target]
+            if no_target.any():
+                rank_zero_info(f"{self.path}: dropped {int(no_target.sum())} rows without target.")
+            counts = gaps[~no_target].sum()
+            filled = ", ".join(f"{c}: {n}" for c, n in counts.items() if n)
+            if filled:
+                rank_zero_info(f"{self.path}: imputing missing values ({filled}).")
+        if frame.empty:
+            raise InputError(f"{self.path}: no rows left after dropping rows with missing values.")
+        return frame
+
+
+def read_table(path: Path):
+    """A CSV or Parquet file as a DataFrame, with a clear error for what cannot be read."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise InputError(f"Data file {str(path)!r} does not exist.")
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError as error:
+            raise InputError(f"Data file {str(path)!r} is empty.") from error
+    if frame.empty:
+        raise InputError(f"Data file {str(path)!r} has a header but no rows.")
+    return frame
+
+
+def _is_numeric(column) -> bool:
+    from pandas.api.types import is_numeric_dtype
+
+    return is_numeric_dtype(column)

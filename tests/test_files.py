@@ -1,0 +1,74 @@
+"""FileDataModule: a user's own CSV, with string labels, categories and gaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ffnn_lightning.data import FileDataModule
+from ffnn_lightning.errors import InputError
+
+
+def write_csv(path, rows: int = 60, gaps: bool = False):
+    rng = np.random.default_rng(0)
+    lines = ["id,size,colour,weight,species"]
+    for i in range(rows):
+        size = "" if gaps and i % 10 == 3 else f"{rng.normal():.3f}"
+        colour = "" if gaps and i % 10 == 7 else ("red", "green", "blue")[i % 3]
+        lines.append(f"{i},{size},{colour},{rng.normal():.3f},{('cat', 'dog')[i % 2]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_csv_with_string_labels_and_a_category_becomes_tensors(tmp_path):
+    data = FileDataModule(path=str(write_csv(tmp_path / "pets.csv")), target="species", drop=["id"])
+    assert (data.task_name, data.class_names) == ("binary", ["cat", "dog"])
+    # size and weight, plus colour one-hot encoded into three columns
+    assert data.num_features == 5
+    x, _ = data.tensors["train"]
+    torch.testing.assert_close(x[:, :2].mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("missing", "rows"), [("drop", 48), ("impute", 60)])
+def test_missing_values_are_dropped_or_imputed_and_counted(tmp_path, caplog, missing, rows):
+    path = write_csv(tmp_path / "gaps.csv", gaps=True)
+    data = FileDataModule(path=str(path), target="species", drop=["id"], missing=missing)
+    assert sum(len(data.tensors[s][0]) for s in ("train", "val", "test")) == rows
+    expected = (
+        "dropped 12 rows" if missing == "drop" else "imputing missing values (size: 6, colour: 6)"
+    )
+    assert expected in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        ("", "is empty"),
+        ("a,b,species\n", "has a header but no rows"),
+        ("a,b\n1,2\n", r"has no column 'species'. Its columns: \['a', 'b'\]"),
+    ],
+)
+def test_unreadable_files_are_named(tmp_path, content, message):
+    path = tmp_path / "data.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message):
+        _ = FileDataModule(path=str(path), target="species").num_features
+
+
+def test_fit_and_predict_on_a_csv_through_the_command_line(tmp_path, run_cli):
+    path = write_csv(tmp_path / "pets.csv", rows=100)
+    data = [
+        "--data=ffnn_lightning.data.FileDataModule", f"--data.path={path}",
+        "--data.target=species", "--data.drop=[id]", "--data.test_fraction=0.2",
+    ]  # fmt: skip
+    cli = run_cli(
+        "fit", *data, "--model.hidden=[8]", "--trainer.max_epochs=2", "--seed_everything=0"
+    )
+    last = f"{cli.trainer.log_dir}/checkpoints/last.ckpt"
+    run_cli("predict", *data, "--model.hidden=[8]", "--ckpt_path", last)
+    rows = (tmp_path / cli.trainer.log_dir / "predictions.csv").read_text().splitlines()
+    assert len(rows) == 1 + 20
+    assert {row.split(",")[1] for row in rows[1:]} <= {"cat", "dog"}
