@@ -150,3 +150,22 @@ def test_binary_labels_other_than_0_and_1_are_encoded():
     data = ArrayData(np.zeros((40, 2)), np.array([-1, 1] * 20), split="ordered")
     assert data.class_names == ["-1", "1"]
     assert set(data.tensors["train"][1].flatten().tolist()) == {0.0, 1.0}
+
+
+def test_declared_classes_fix_the_output_order_and_width():
+    data = ArrayData(np.zeros((40, 2)), np.array(["b", "a"] * 20), classes=["b", "a", "c"])
+    assert (data.task_name, data.num_outputs, data.class_names) == (
+        "multiclass",
+        3,
+        ["b", "a", "c"],
+    )
+    x_rows = data.tensors["train"][1]
+    assert set(x_rows.tolist()) == {0, 1}
+
+
+def test_labels_outside_the_declared_classes_are_refused_with_a_count():
+    data = ArrayData(np.zeros((40, 2)), np.array(["a", "b", "a", "z"] * 10), classes=["a", "b"])
+    with pytest.raises(
+        ValueError, match=r"10 rows have labels outside the declared classes \['a', 'b'\]: \['z'\]"
+    ):
+        _ = data.num_features

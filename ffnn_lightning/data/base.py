@@ -51,6 +51,8 @@ class TabularDataModule(L.LightningDataModule):
         task: ``binary``, ``multiclass`` or ``regression``; ``None`` infers it from the
             targets: integers (or at most 10 whole float values) are classes, two of them
             binary; other floats are regression. The model's task and output width follow.
+        classes: the class labels, in the order of the network's outputs; ``None`` takes the
+            sorted distinct labels of the data. A label outside them is an error.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class TabularDataModule(L.LightningDataModule):
         standardize: bool = True,
         seed: int = 0,
         task: TaskName | None = None,
+        classes: list[str] | None = None,
     ) -> None:
         super().__init__()
         if batch_size is not None and batch_size < 1:
@@ -86,6 +89,7 @@ class TabularDataModule(L.LightningDataModule):
         self.standardize = standardize
         self.seed = seed
         self.task = task
+        self.classes = classes
 
     def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
@@ -135,11 +139,10 @@ class TabularDataModule(L.LightningDataModule):
         if not hasattr(features, "iloc"):  # arrays: check before scaling (DataFrames after)
             features = np.asarray(features, dtype=np.float32)
             _check_finite(features)
-        task = self.task or _infer_task(targets)
+        task = self.task or _infer_task(targets, self.classes)
         classes = None
         if task != "regression":  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
-            labels, targets = np.unique(targets, return_inverse=True)
-            classes = [str(label) for label in labels]
+            classes, targets = _encode_labels(targets, self.classes)
         splits = _split(
             len(targets),
             targets,
@@ -217,9 +220,28 @@ def _check_finite(features: np.ndarray) -> None:
 MAX_FLOAT_CLASSES = 10
 
 
-def _infer_task(targets: np.ndarray) -> TaskName:
+def _encode_labels(targets: np.ndarray, declared: list[str] | None) -> tuple[list[str], np.ndarray]:
+    """Class names and each row's class index, in the declared order if classes are given."""
+    labels, indices = np.unique(targets, return_inverse=True)
+    names = [str(label) for label in labels]
+    if declared is None:
+        return names, indices
+    unknown = [name for name in names if name not in declared]
+    if unknown:
+        rows = int(np.isin(np.asarray(names)[indices], unknown).sum())
+        raise InputError(
+            f"{rows} rows have labels outside the declared classes {list(declared)}: {unknown}. "
+            "Fix the data or add them to classes."
+        )
+    position = {name: i for i, name in enumerate(declared)}
+    return list(declared), np.array([position[name] for name in names])[indices]
+
+
+def _infer_task(targets: np.ndarray, classes: list[str] | None = None) -> TaskName:
     """Integer targets are classes; so are float targets with at most 10 whole values (0.0 /
     1.0 labels); any other float targets, or several target columns, are regression."""
+    if classes is not None:
+        return "binary" if len(classes) <= 2 else "multiclass"
     if targets.ndim == 2 and targets.shape[1] > 1:
         return "regression"
     classes = np.unique(targets)

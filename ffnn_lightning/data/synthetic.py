@@ -30,9 +30,18 @@ class BlobsDataModule(TabularDataModule):
         standardize: bool = False,
         seed: int = 0,
         task: TaskName | None = None,
+        classes: list[str] | None = None,
     ) -> None:
         super().__init__(
-            batch_size, val_fraction, test_fraction, split, shuffle, standardize, seed, task
+            batch_size,
+            val_fraction,
+            test_fraction,
+            split,
+            shuffle,
+            standardize,
+            seed,
+            task,
+            classes,
         )
         self.n_samples = n_samples
         self.n_features = n_features
