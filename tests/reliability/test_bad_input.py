@@ -1,0 +1,109 @@
+"""Every bad input: one clear message, a non-zero exit, and the earlier run left untouched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ffnn_lightning.cli import main, run
+from tests.conftest import CONFIGS
+
+ADAM = str(CONFIGS / "blobs_adam.yaml")
+SMALL = ["--data.init_args.n_samples=300", "--trainer.max_epochs=1"]
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+@pytest.fixture(scope="module")
+def earlier_run(tmp_path_factory):
+    """A finished run in its own folder, and a snapshot of every file it wrote."""
+    folder = tmp_path_factory.mktemp("project")
+    (folder / "empty.csv").write_text("")
+    (folder / "header.csv").write_text("a,b,species\n")
+    (folder / "no_target.csv").write_text("a,b\n1,2\n3,4\n")
+    (folder / "labels.csv").write_text(
+        "a,species\n" + "".join(f"{i},{'xyz'[i % 3]}\n" for i in range(30))
+    )
+    (folder / "gaps.csv").write_text("a,species\n" + "nan,x\n" * 8)
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        cli = main(["fit", "--config", ADAM, *SMALL, *QUIET])
+    finally:
+        os.chdir(before)
+    last = Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    return folder, folder / last, snapshot(folder)
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def csv(name: str, *extra: str) -> list[str]:
+    return [
+        "--data=ffnn_lightning.data.FileDataModule",
+        f"--data.path={name}",
+        "--data.target=species",
+        *extra,
+    ]
+
+
+BAD = {
+    "unknown optimizer": (["--model.optimizer=Adamm"], 'Parser key "model.optimizer"'),
+    "unknown activation": (["--model.activation=rellu"], "Unknown activation 'rellu'"),
+    "unknown loss": (["--model.loss=squared"], "Loss 'squared' does not fit the binary task"),
+    "unknown dataset": (["--data=ffnn_lightning.data.NopeDataModule"], 'Parser key "data"'),
+    "unknown bundled dataset": (
+        ["--data=ffnn_lightning.data.BundledDataModule", "--data.name=mnist"],
+        "mnist",
+    ),
+    "loss that does not fit": (["--model.loss=mse"], "Loss 'mse' does not fit the binary task"),
+    "hidden width 0": (["--model.hidden=[16, 0]"], "Every hidden width must be a positive integer"),
+    "negative hidden width": (["--model.hidden=[-4]"], "Every hidden width must be a positive"),
+    "batch size 0": (["--data.init_args.batch_size=0"], "batch_size must be a positive integer"),
+    "fraction outside (0, 1)": (
+        ["--data.init_args.val_fraction=1.5"],
+        "val_fraction must be in [0, 1)",
+    ),
+    "fractions past 1": (
+        ["--data.init_args.val_fraction=0.6", "--data.init_args.test_fraction=0.5"],
+        "must leave rows to train on",
+    ),
+    "too small for the split": (
+        ["--data.init_args.n_samples=3", "--data.init_args.test_fraction=0.1"],
+        "3 rows are too few",
+    ),
+    "missing csv": (csv("nowhere.csv"), "Data file 'nowhere.csv' does not exist"),
+    "empty csv": (csv("empty.csv"), "Data file 'empty.csv' is empty"),
+    "header-only csv": (csv("header.csv"), "has a header but no rows"),
+    "csv without the target": (csv("no_target.csv"), "has no column 'species'"),
+    "labels outside the classes": (
+        csv("labels.csv", "--data.classes=[x, y]"),
+        "10 rows have labels outside the declared classes",
+    ),
+    "nothing left after dropping gaps": (csv("gaps.csv"), "no rows left after dropping"),
+    "unknown config key": (["--model.hiden=[3]"], "unrecognized arguments: --model.hiden=[3]"),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), BAD.values(), ids=BAD.keys())
+def test_bad_input_is_one_message_and_touches_nothing(
+    earlier_run, capsys, monkeypatch, args, message
+):
+    folder, _, before = earlier_run
+    monkeypatch.chdir(folder)
+    with pytest.raises(SystemExit) as exited:
+        run(["fit", "--config", ADAM, *SMALL, *QUIET, *args])
+    code = exited.value.code
+    assert code not in (None, 0)
+    assert message in (code if isinstance(code, str) else capsys.readouterr().err)
+    assert snapshot(folder) == before
+
+
+def test_a_missing_checkpoint_touches_nothing(earlier_run, monkeypatch):
+    folder, _, before = earlier_run
+    monkeypatch.chdir(folder)
+    with pytest.raises(SystemExit, match=r"--ckpt_path 'gone\.ckpt' does not exist"):
+        run(["validate", "--config", ADAM, *SMALL, *QUIET, "--ckpt_path=gone.ckpt"])
+    assert snapshot(folder) == before
