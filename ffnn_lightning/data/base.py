@@ -136,7 +136,8 @@ class TabularDataModule(L.LightningDataModule):
     def _prepared(self) -> Prepared:
         features, targets = self.load()
         targets = np.asarray(targets)
-        if not hasattr(features, "iloc"):  # arrays: check before scaling (DataFrames after)
+        is_frame = hasattr(features, "iloc")
+        if not is_frame:  # arrays are checked before scaling, DataFrames after encoding
             features = np.asarray(features, dtype=np.float32)
             _check_finite(features)
         task = self.task or _infer_task(targets, self.classes)
@@ -154,14 +155,13 @@ class TabularDataModule(L.LightningDataModule):
         )
         self.fitted_preprocessor = self.preprocessor()
         if self.fitted_preprocessor is not None:
-            train = (
-                features.iloc[splits.train] if hasattr(features, "iloc") else features[splits.train]
-            )
+            train = features.iloc[splits.train] if is_frame else features[splits.train]
             features = self.fitted_preprocessor.fit(train).transform(features)
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2:
             raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
-        _check_finite(features)
+        if is_frame:
+            _check_finite(features)
         x = torch.from_numpy(np.ascontiguousarray(features))
         y = _target_tensor(targets, task)
         # an ordered split is three slices: views, no copy of the data
