@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import itertools
 import os
 import time
 from pathlib import Path
@@ -129,32 +128,35 @@ class PredictionsWriter(L.Callback):
     def on_predict_end(self, trainer, pl_module) -> None:
         if not self._batches or not trainer.is_global_zero:
             return
-        columns = {
+        outputs = {
             key: torch.cat([b[key] for b in self._batches]).cpu() for key in self._batches[0]
         }
-        names = getattr(trainer.datamodule, "class_names", None)
-        header, table = _flatten(columns)
-        if names:  # labels as the data named them, not as class indices
-            for column in ("label", "target"):
-                if column in header:
-                    at = header.index(column)
-                    for row in table:
-                        row[at] = names[int(row[at])]
+        data = trainer.datamodule
+        table = data.row_ids(data.predict_split) if hasattr(data, "row_ids") else {}
+        table.update(_named_columns(outputs, getattr(data, "class_names", None)))
         path = run_dir(trainer, trainer.ckpt_path) / self.filename
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(table)
-        rank_zero_info(f"Predictions for {len(table)} rows written to {path}")
+            writer.writerow(table)
+            writer.writerows(zip(*table.values(), strict=True))
+        rank_zero_info(
+            f"Predictions for {len(next(iter(outputs.values())))} rows written to {path}"
+        )
 
 
-def _flatten(columns: dict[str, torch.Tensor]) -> tuple[list[str], list[list]]:
-    """Column names and rows; a 2-D output becomes one column per unit (probability_0, ...)."""
-    header, blocks = [], []
-    for key, values in columns.items():
+def _named_columns(outputs: dict[str, torch.Tensor], names: list[str] | None) -> dict[str, list]:
+    """One list per CSV column: labels and targets as the data named the classes, a 2-D output
+    one column per unit (``probability_<class>`` when there is one per class)."""
+    columns = {}
+    for key, values in outputs.items():
         values = values.reshape(len(values), -1)
         width = values.shape[1]
-        header += [key] if width == 1 else [f"{key}_{i}" for i in range(width)]
-        blocks.append(values.tolist())
-    return header, [list(itertools.chain(*parts)) for parts in zip(*blocks, strict=True)]
+        if names and key in ("label", "target"):
+            columns[key] = [names[i] for i in values[:, 0].long().tolist()]
+        elif width == 1:
+            columns[key] = values[:, 0].tolist()
+        else:
+            units = names if names and len(names) == width else range(width)
+            columns.update({f"{key}_{unit}": values[:, i].tolist() for i, unit in enumerate(units)})
+    return columns

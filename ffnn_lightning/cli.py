@@ -30,6 +30,8 @@ class FFNNCLI(LightningCLI):
         parser.link_arguments("data.num_features", "model.in_features", apply_on="instantiate")
         parser.link_arguments("data.num_outputs", "model.out_features", apply_on="instantiate")
         parser.link_arguments("data.task_name", "model.task", apply_on="instantiate")
+        parser.link_arguments("data.target_mean", "model.target_mean", apply_on="instantiate")
+        parser.link_arguments("data.target_std", "model.target_std", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
         parser.set_defaults(
@@ -52,8 +54,27 @@ class FFNNCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        self._data_defaults_from_checkpoint(sys.argv[1:] if args is None else args)
         super().parse_arguments(parser, args)
         self._check_checkpoint(self.config.get("subcommand"))
+
+    def _data_defaults_from_checkpoint(self, args: Any) -> None:
+        """``validate|test|predict --ckpt_path X`` need no ``--data``: the checkpoint names its
+        data module and arguments, which become the defaults (``--config`` and ``--data.*``
+        options still override them, e.g. ``--data.path new.csv``)."""
+        if not isinstance(args, list) or not args or args[0] not in EVALUATING:
+            return
+        path = _option_value(args, "--ckpt_path")
+        if path is None or not Path(path).is_file():
+            return  # resolved or reported by _check_checkpoint
+        try:
+            hparams = _read_checkpoint(Path(path), trusted=False).get(DATA_HPARAMS, {})
+        except InputError:
+            return  # reported by _check_checkpoint
+        if "_class_path" in hparams:
+            init_args = {k: v for k, v in hparams.items() if k[0] != "_" and k != "checkpoint"}
+            data = {"class_path": hparams["_class_path"], "init_args": init_args}
+            self._parser(args[0]).set_defaults({"data": data})
 
     def _check_checkpoint(self, subcommand: str | None) -> None:
         """Check ``--ckpt_path`` before anything reads it (LightningCLI itself reads the
@@ -76,6 +97,10 @@ class FFNNCLI(LightningCLI):
             return
         checkpoint = Path(config.ckpt_path)
         state = _read_checkpoint(checkpoint, trusted=not config.weights_only)
+        data = config.get("data") or {}
+        fitted = str(data.get("class_path", "")).rsplit(".", 1)[-1] in state
+        if subcommand in EVALUATING and fitted and not data.init_args.get("checkpoint"):
+            data.init_args.checkpoint = str(checkpoint)  # new rows get the training's fit
         in_run = runs is not None and checkpoint.resolve().parent.parent.parent == runs.resolve()
         if subcommand == "fit" and in_run and "loops" in state:
             logger = config.trainer.logger.init_args
@@ -105,6 +130,20 @@ class FFNNCLI(LightningCLI):
             config.update(logger=False, enable_checkpointing=False)
             self.save_config_callback = None
         return self._instantiate_trainer(config, callbacks)
+
+
+EVALUATING = ("validate", "test", "predict")
+DATA_HPARAMS = "datamodule_hyper_parameters"
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of ``--name value`` or ``--name=value`` in a command line, else None."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg[len(name) + 1 :]
+    return None
 
 
 def _quiet_known_notices() -> None:

@@ -106,6 +106,11 @@ class FeedForwardModule(L.LightningModule):
         gradient_clip_val: clip gradients to this norm (or value) before each optimizer step;
             it replaces the Trainer's flag, which manual optimization does not support.
         gradient_clip_algorithm: ``norm`` or ``value``.
+        target_mean: regression only (linked from the data): the network learns the targets
+            standardized with ``target_mean`` and ``target_std`` and its outputs are mapped
+            back, so that metrics and predictions are in the target's own units; the loss is
+            in standardized units.
+        target_std: see ``target_mean``.
     """
 
     def __init__(
@@ -123,6 +128,8 @@ class FeedForwardModule(L.LightningModule):
         steps_per_call: int = 16,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: Literal["norm", "value"] = "norm",
+        target_mean: list[float] | None = None,
+        target_std: list[float] | None = None,
     ) -> None:
         super().__init__()
         if steps_per_call < 1:
@@ -134,6 +141,12 @@ class FeedForwardModule(L.LightningModule):
         self.network = FeedForwardNetwork(
             in_features, list(hidden), out_features, activation, dropout, batch_norm
         )
+        if (target_mean is not None or target_std is not None) and task != "regression":
+            raise InputError(f"target_mean and target_std are for regression, not {task}.")
+        # not in the state dict: the hyperparameters carry them
+        for name, value in (("target_mean", target_mean), ("target_std", target_std)):
+            value = None if value is None else torch.tensor(value, dtype=torch.float32)
+            self.register_buffer(name, value, persistent=False)
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         self.stage_metrics = nn.ModuleDict(
@@ -192,16 +205,24 @@ class FeedForwardModule(L.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "test")
 
-    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        x, target = batch
-        return {**self.task.predict(self.network(x)), "target": target}
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        """The task's outputs (labels, probabilities, values), and the target if known."""
+        x, *target = batch
+        outputs = self.task.predict(self._in_target_units(self.network(x)))
+        return {**outputs, **({"target": target[0]} if target else {})}
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, target = batch
-        logits = self.network(x)
-        loss = self.loss_fn(logits, target)
-        self.stage_metrics[f"{stage}_"].update(loss, logits, target)
+        outputs = self.network(x)
+        loss = self.loss_fn(outputs, self._standardized(target))
+        self.stage_metrics[f"{stage}_"].update(loss, self._in_target_units(outputs), target)
         return loss
+
+    def _standardized(self, target: Tensor) -> Tensor:
+        return target if self.target_mean is None else (target - self.target_mean) / self.target_std
+
+    def _in_target_units(self, outputs: Tensor) -> Tensor:
+        return outputs if self.target_mean is None else outputs * self.target_std + self.target_mean
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse a checkpoint of another network shape, naming the first layer that differs."""

@@ -69,13 +69,17 @@ class Task:
 
 
 def _binary_predict(logits: Tensor) -> dict[str, Tensor]:
+    """The label and both classes' probabilities (the single logit is class 1's)."""
     probability = torch.sigmoid(logits)
-    return {"probability": probability, "label": (probability > 0.5).long()}
+    return {
+        "label": (probability > 0.5).long(),
+        "probability": torch.cat([1 - probability, probability], 1),
+    }
 
 
 def _multiclass_predict(logits: Tensor) -> dict[str, Tensor]:
     probability = torch.softmax(logits, dim=-1)
-    return {"probability": probability, "label": probability.argmax(dim=-1)}
+    return {"label": probability.argmax(dim=-1), "probability": probability}
 
 
 def _regression_predict(outputs: Tensor) -> dict[str, Tensor]:

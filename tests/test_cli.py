@@ -84,5 +84,8 @@ def test_validate_test_and_predict_use_the_checkpoint(run_cli, caplog):
     assert f"written to {predictions}" in caplog.text
     rows = list(csv.DictReader(predictions.open()))
     assert len(rows) == 100  # the 20% held out of 500
-    assert set(rows[0]) == {"probability", "label", "target"}
-    assert all(0.0 <= float(r["probability"]) <= 1.0 and r["label"] in "01" for r in rows)
+    assert list(rows[0]) == ["row", "label", "probability_0", "probability_1", "target"]
+    assert [int(r["row"]) for r in rows] == list(range(400, 500))  # the ordered split's tail
+    for r in rows:
+        assert float(r["probability_0"]) + float(r["probability_1"]) == pytest.approx(1.0)
+        assert r["label"] == ("1" if float(r["probability_1"]) > 0.5 else "0")

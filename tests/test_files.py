@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +71,7 @@ def test_fit_and_predict_on_a_csv_through_the_command_line(tmp_path, run_cli):
     )
     last = f"{cli.trainer.log_dir}/checkpoints/last.ckpt"
     run_cli("predict", *data, "--model.hidden=[8]", "--ckpt_path", last)
-    rows = (tmp_path / cli.trainer.log_dir / "predictions.csv").read_text().splitlines()
-    assert len(rows) == 1 + 20
-    assert {row.split(",")[1] for row in rows[1:]} <= {"cat", "dog"}
+    with (tmp_path / cli.trainer.log_dir / "predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 20
+    assert {row["label"] for row in rows} <= {"cat", "dog"}

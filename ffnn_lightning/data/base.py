@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import lightning as L
@@ -29,10 +30,23 @@ class Splits(NamedTuple):
     test: slice | np.ndarray
 
 
-class Prepared(NamedTuple):
+class Fitted(NamedTuple):
+    """What the data learnt from its training rows, which new rows must be given in the same
+    way: a checkpoint carries it (see :meth:`TabularDataModule.state_dict`)."""
+
     task: TaskName
-    tensors: dict[str, tuple[Tensor, Tensor]]
     classes: list[str] | None  # class names, in the order of the network's class indices
+    columns: list[str] | None  # the raw feature columns, in order (tables only)
+    num_outputs: int
+    target_mean: list[float] | None  # regression targets are standardized with these
+    target_std: list[float] | None
+    preprocessor: TransformerMixin | None  # fitted on the training rows
+
+
+class Prepared(NamedTuple):
+    fitted: Fitted
+    tensors: dict[str, tuple[Tensor, ...]]  # per split: features, and targets if known
+    rows: dict[str, slice | np.ndarray]  # per split: its rows' positions in load()'s table
 
 
 class TabularDataModule(L.LightningDataModule):
@@ -53,6 +67,12 @@ class TabularDataModule(L.LightningDataModule):
             binary; other floats are regression. The model's task and output width follow.
         classes: the class labels, in the order of the network's outputs; ``None`` takes the
             sorted distinct labels of the data. A label outside them is an error.
+        standardize_target: train a regression on standardized targets (fitted on train);
+            metrics and predictions stay in the target's own units.
+        checkpoint: a checkpoint whose fit (preprocessing, columns, classes, task, target
+            scaling) to apply instead of fitting one on this data: new rows get exactly the
+            training's treatment. ``validate``, ``test`` and ``predict --ckpt_path`` set it.
+            A table without the target column then only serves ``predict``, every row in order.
     """
 
     def __init__(
@@ -66,8 +86,12 @@ class TabularDataModule(L.LightningDataModule):
         seed: int = 0,
         task: TaskName | None = None,
         classes: list[str] | None = None,
+        standardize_target: bool = True,
+        checkpoint: str | None = None,
     ) -> None:
         super().__init__()
+        # recorded in checkpoints, so that predict can rebuild this data module from one
+        self.save_hyperparameters(logger=False)
         if batch_size is not None and batch_size < 1:
             raise InputError(
                 f"batch_size must be a positive integer (or null for the whole training "
@@ -90,6 +114,8 @@ class TabularDataModule(L.LightningDataModule):
         self.seed = seed
         self.task = task
         self.classes = classes
+        self.standardize_target = standardize_target
+        self.checkpoint = checkpoint
 
     def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
@@ -108,42 +134,81 @@ class TabularDataModule(L.LightningDataModule):
     # -- what the CLI links into the model ------------------------------------------------
     @property
     def num_features(self) -> int:
-        return self.tensors["train"][0].shape[1]
+        return next(iter(self.tensors.values()))[0].shape[1]
 
     @property
     def num_outputs(self) -> int:
         """Width of the network's output: 1 for binary, one per class, one per target."""
-        if self.task_name == "multiclass":
-            return len(self._prepared.classes)
-        return self.tensors["train"][1].shape[1]
+        return self._prepared.fitted.num_outputs
 
     @property
     def class_names(self) -> list[str] | None:
         """The original labels behind class indices 0, 1, ... (None for regression)."""
-        return self._prepared.classes
+        return self._prepared.fitted.classes
 
     @property
     def task_name(self) -> TaskName:
-        return self._prepared.task
+        return self._prepared.fitted.task
 
     @property
-    def tensors(self) -> dict[str, tuple[Tensor, Tensor]]:
-        """Float32 features and task-shaped targets of each split (train, val, test)."""
+    def target_mean(self) -> list[float] | None:
+        """Mean of the training targets (regression with ``standardize_target``)."""
+        return self._prepared.fitted.target_mean
+
+    @property
+    def target_std(self) -> list[float] | None:
+        """Standard deviation of the training targets (regression with ``standardize_target``)."""
+        return self._prepared.fitted.target_std
+
+    @property
+    def tensors(self) -> dict[str, tuple[Tensor, ...]]:
+        """Float32 features and task-shaped targets of each split (train, val, test); a table
+        without targets, given the fit of a checkpoint, has just the features of ``predict``."""
         return self._prepared.tensors
+
+    def row_ids(self, split: str) -> dict[str, list]:
+        """Columns that identify a split's rows in ``predictions.csv``: ``row``, each row's
+        position in the loaded table. A subclass may add its own (an ID column)."""
+        return {"row": np.arange(self._rows_loaded)[self._prepared.rows[split]].tolist()}
+
+    # -- the fitted preprocessing travels with the checkpoint ------------------------------
+    def state_dict(self) -> dict:
+        """The fit, as plain values (Lightning stores it in every checkpoint): the
+        preprocessor in scikit-learn's safe ``skops`` format, not as a pickle."""
+        import skops.io
+
+        fitted = self._prepared.fitted
+        preprocessor = fitted.preprocessor
+        return {
+            **fitted._asdict(),
+            "preprocessor": None if preprocessor is None else skops.io.dumps(preprocessor),
+        }
 
     # -- loading, splitting, preprocessing (once) ----------------------------------------
     @cached_property
     def _prepared(self) -> Prepared:
         features, targets = self.load()
-        targets = np.asarray(targets)
+        restored = _read_fit(self.checkpoint, type(self)) if self.checkpoint else None
         is_frame = hasattr(features, "iloc")
+        if is_frame and restored is not None:
+            features = _match_columns(features, restored.columns)
         if not is_frame:  # arrays are checked before scaling, DataFrames after encoding
             features = np.asarray(features, dtype=np.float32)
             _check_finite(features)
-        task = self.task or _infer_task(targets, self.classes)
-        classes = None
+        self._rows_loaded = len(features)
+        if targets is None:
+            if restored is None:
+                raise InputError(
+                    f"{type(self).__name__}.load() gave no targets: training needs them (only "
+                    "predict, given a checkpoint's fit, can do without)."
+                )
+            x = _transform(features, restored.preprocessor, is_frame)
+            return Prepared(restored, {"predict": (x,)}, {"predict": slice(None)})
+        targets = np.asarray(targets)
+        task = restored.task if restored else self.task or _infer_task(targets, self.classes)
+        classes = restored.classes if restored else self.classes
         if task != "regression":  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
-            classes, targets = _encode_labels(targets, self.classes)
+            classes, targets = _encode_labels(targets, classes)
         splits = _split(
             len(targets),
             targets,
@@ -153,20 +218,35 @@ class TabularDataModule(L.LightningDataModule):
             self.seed,
             task,
         )
-        self.fitted_preprocessor = self.preprocessor()
-        if self.fitted_preprocessor is not None:
-            train = features.iloc[splits.train] if is_frame else features[splits.train]
-            features = self.fitted_preprocessor.fit(train).transform(features)
-        features = np.asarray(features, dtype=np.float32)
-        if features.ndim != 2:
-            raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
-        if is_frame:
-            _check_finite(features)
-        x = torch.from_numpy(np.ascontiguousarray(features))
+        fitted = restored or self._fit(features, targets, task, classes, splits.train)
+        x = _transform(features, fitted.preprocessor, is_frame)
         y = _target_tensor(targets, task)
         # an ordered split is three slices: views, no copy of the data
         tensors = {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()}
-        return Prepared(task, tensors, classes)
+        return Prepared(fitted, tensors, splits._asdict())
+
+    def _fit(
+        self,
+        features: np.ndarray | pd.DataFrame,
+        targets: np.ndarray,
+        task: TaskName,
+        classes: list[str] | None,
+        train: slice | np.ndarray,
+    ) -> Fitted:
+        """Fit the preprocessing (and the target scaling) on the training rows only."""
+        preprocessor = self.preprocessor()
+        if preprocessor is not None:
+            preprocessor.fit(features.iloc[train] if hasattr(features, "iloc") else features[train])
+        columns = [str(c) for c in features.columns] if hasattr(features, "iloc") else None
+        mean = std = None
+        if task == "regression":
+            y = targets.reshape(len(targets), -1)[train].astype(np.float64)
+            outputs = y.shape[1]
+            if self.standardize_target:
+                mean, std = y.mean(0).tolist(), np.where(y.std(0) > 0, y.std(0), 1.0).tolist()
+        else:
+            outputs = 1 if task == "binary" else len(classes)
+        return Fitted(task, classes, columns, outputs, mean, std, preprocessor)
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:
@@ -176,34 +256,98 @@ class TabularDataModule(L.LightningDataModule):
         return self._batches("val")
 
     def test_dataloader(self) -> TensorBatches:
-        return self._batches(self._held_out)
+        return self._batches(self.held_out)
 
     def predict_dataloader(self) -> TensorBatches:
-        """Every held-out row on every process, so that one file holds them all, in order."""
-        return self._batches(self._held_out, shard=False)
+        """Every row to predict on every process, so that one file holds them all, in order."""
+        return self._batches(self.predict_split, shard=False)
 
     @property
-    def _held_out(self) -> str:
+    def held_out(self) -> str:
+        """The split ``test`` runs on: ``test``, or ``val`` when there is no test split."""
         return "test" if self.test_fraction else "val"
+
+    @property
+    def predict_split(self) -> str:
+        """The held-out rows, or every row of a table without targets."""
+        return "predict" if "predict" in self.tensors else self.held_out
 
     def _batches(
         self, split: str, batch_size: int | None = None, shuffle: bool = False, shard: bool = True
     ) -> TensorBatches:
         """Batches of one split, moved once to the device the trainer runs on; with several
         processes each takes its share (``shard``)."""
-        x, y = self.tensors[split]
+        if split not in self.tensors:
+            raise InputError(
+                f"The data has no targets (no '{split}' split): it can only be predicted on."
+            )
+        tensors = self.tensors[split]
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer and shard else (0, 1)
         if trainer is not None:
-            device = trainer.strategy.root_device
-            x, y = x.to(device), y.to(device)
-        size = batch_size or _eval_batch_size(len(x), world)
-        return TensorBatches((x, y), size, shuffle, self.seed, rank, world)
+            tensors = tuple(t.to(trainer.strategy.root_device) for t in tensors)
+        size = batch_size or _eval_batch_size(len(tensors[0]), world)
+        return TensorBatches(tensors, size, shuffle, self.seed, rank, world)
 
 
 def _eval_batch_size(rows: int, world_size: int) -> int:
     """Evaluate in few large batches: the batch size does not change the metrics."""
     return max(1, min(4096, -(-rows // world_size)))
+
+
+def _transform(
+    features: np.ndarray | pd.DataFrame, preprocessor: TransformerMixin | None, is_frame: bool
+) -> Tensor:
+    """The network's float32 input: the fitted preprocessing applied to every row."""
+    if preprocessor is not None:
+        features = preprocessor.transform(features)
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2:
+        raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
+    if is_frame:
+        _check_finite(features)
+    return torch.from_numpy(np.ascontiguousarray(features))
+
+
+def _match_columns(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
+    """The table's columns in the training's order; refuses missing or unexpected ones."""
+    have = [str(c) for c in frame.columns]
+    missing = [c for c in columns or [] if c not in have]
+    unexpected = [c for c in have if c not in (columns or [])]
+    if missing or unexpected:
+        raise InputError(
+            f"The table's columns do not match those the model was trained on. Missing: "
+            f"{missing}. Unexpected: {unexpected}. (Drop extra columns with the data module's "
+            "drop argument.)"
+        )
+    return frame.set_axis(have, axis=1)[columns]
+
+
+def _read_fit(path: str, owner: type) -> Fitted:
+    """The fit stored in a checkpoint by ``state_dict``, loaded without running its code."""
+    import skops.io
+
+    if not Path(path).is_file():
+        raise InputError(f"checkpoint {path!r} does not exist.")
+    state = torch.load(path, map_location="cpu", weights_only=True).get(owner.__qualname__)
+    if state is None:
+        raise InputError(
+            f"checkpoint {path!r} holds no fit of a {owner.__qualname__}: it was trained on "
+            "other data, or before checkpoints carried the preprocessing."
+        )
+    preprocessor = state["preprocessor"]
+    if preprocessor is not None:
+        untrusted = [t for t in skops.io.get_untrusted_types(data=preprocessor) if t not in SAFE]
+        if untrusted:
+            raise InputError(
+                f"checkpoint {path!r}: its preprocessing uses types that are not known to be "
+                f"safe to load: {untrusted}."
+            )
+        preprocessor = skops.io.loads(preprocessor, trusted=SAFE)
+    return Fitted(**{**state, "preprocessor": preprocessor})
+
+
+SAFE = ["numpy.dtype"]  # beside scikit-learn's own types, which skops trusts already
 
 
 def _check_finite(features: np.ndarray) -> None:

@@ -19,7 +19,8 @@ class FileDataModule(TabularDataModule):
         target: the column to predict; string, integer or float labels, or numbers.
         features: the input columns; ``None`` takes every other column.
         categorical: columns to one-hot encode; ``None`` takes the non-numeric ones.
-        drop: columns to ignore (IDs, free text).
+        drop: columns that are not features (IDs, free text); predict copies them into
+            ``predictions.csv`` beside each row's predictions.
         missing: rows with a missing feature value are dropped (``drop``) or the value is
             filled (``impute``: the training rows' median, or most frequent category). Rows
             without a target are always dropped. Either way the count is printed.
@@ -46,21 +47,33 @@ class FileDataModule(TabularDataModule):
         self._categories: list[str] = []
 
     def load(self):
+        """The feature columns and the target; no target (``None``) for a table without its
+        column when a checkpoint's fit is given: that table is one to predict on."""
         frame = read_table(Path(self.path))
         columns = [c for c in frame.columns if c != self.target and c not in self.drop]
         wanted = self.features if self.features is not None else columns
-        absent = [c for c in [self.target, *wanted, *self.drop] if c not in frame.columns]
+        needed = [*wanted, *self.drop]
+        has_target = self.target in frame.columns
+        if not self.checkpoint:  # a table to predict on needs no target
+            needed.insert(0, self.target)
+        absent = [c for c in needed if c not in frame.columns]
         if absent:
             raise InputError(
                 f"{self.path} has no column {', '.join(map(repr, absent))}. "
                 f"Its columns: {list(frame.columns)}."
             )
-        frame = self._drop_missing(frame, wanted)
+        frame = self._drop_missing(frame, wanted, has_target)
+        self._ids = frame[self.drop]
         self._categories = self.categorical if self.categorical is not None else [
             c for c in wanted if not _is_numeric(frame[c])
         ]  # fmt: skip
         self._numeric = [c for c in wanted if c not in self._categories]
-        return frame[wanted], frame[self.target].to_numpy()
+        return frame[wanted], frame[self.target].to_numpy() if has_target else None
+
+    def row_ids(self, split: str) -> dict[str, list]:
+        """``row``: the row's position in the file (after the header), and the drop columns."""
+        ids = self._ids.iloc[self._prepared.rows[split]]
+        return {"row": ids.index.tolist(), **{c: ids[c].tolist() for c in ids.columns}}
 
     def preprocessor(self):
         from sklearn.compose import ColumnTransformer
@@ -80,9 +93,11 @@ class FileDataModule(TabularDataModule):
             ]
         )
 
-    def _drop_missing(self, frame, features: list[str]):
+    def _drop_missing(self, frame, features: list[str], has_target: bool):
         """Drop rows without a target, and (policy ``drop``) rows missing a feature."""
-        no_target = frame[self.target].isna()
+        import pandas as pd
+
+        no_target = frame[self.target].isna() if has_target else pd.Series(False, frame.index)
         gaps = frame[features].isna()
         if self.missing == "drop":
             gone = no_target | gaps.any(axis=1)

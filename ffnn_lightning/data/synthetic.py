@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn import datasets
 
-from ffnn_lightning.data.base import SplitMethod, TabularDataModule, TaskName
+from ffnn_lightning.data.base import SplitMethod, TabularDataModule
 
 
 class BlobsDataModule(TabularDataModule):
@@ -22,27 +22,12 @@ class BlobsDataModule(TabularDataModule):
         centers: int = 2,
         cluster_std: float = 10.0,
         random_state: int = 2020,
-        batch_size: int | None = 16,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.0,
         split: SplitMethod = "ordered",
         shuffle: bool = False,
         standardize: bool = False,
-        seed: int = 0,
-        task: TaskName | None = None,
-        classes: list[str] | None = None,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            batch_size,
-            val_fraction,
-            test_fraction,
-            split,
-            shuffle,
-            standardize,
-            seed,
-            task,
-            classes,
-        )
+        super().__init__(split=split, shuffle=shuffle, standardize=standardize, **kwargs)
         self.n_samples = n_samples
         self.n_features = n_features
         self.centers = centers

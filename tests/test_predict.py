@@ -1,0 +1,114 @@
+"""Predictions on new rows: the checkpoint carries the fit that turns raw rows into inputs."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ffnn_lightning.cli import run
+from ffnn_lightning.data import FileDataModule
+from ffnn_lightning.errors import InputError
+
+PETS = [
+    "--data=ffnn_lightning.data.FileDataModule",
+    "--data.path=pets.csv",
+    "--data.target=species",
+    "--data.drop=[id]",
+    "--model.hidden=[8]",
+    "--trainer.max_epochs=3",
+    "--seed_everything=0",
+]
+
+
+def pets(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Two species told apart by size, with a categorical colour and an ID column."""
+    rng = np.random.default_rng(seed)
+    species = np.array(["cat", "dog"])[np.arange(rows) % 2]
+    return pd.DataFrame(
+        {
+            "id": [f"pet{i}" for i in range(rows)],
+            "size": rng.normal(size=rows) + 3 * (species == "dog") + 50,  # far from 0: scaling
+            "colour": rng.choice(["red", "green", "blue"], size=rows),
+            "species": species,
+        }
+    )
+
+
+def read(path) -> list[dict[str, str]]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def trained(run_cli, tmp_path):
+    """A run trained on pets.csv; returns its best checkpoint and run folder."""
+    pets(200).to_csv(tmp_path / "pets.csv", index=False)
+    cli = run_cli("fit", *PETS)
+    return cli.trainer.checkpoint_callback.best_model_path, tmp_path / cli.trainer.log_dir
+
+
+def test_new_rows_get_class_names_probabilities_and_ids_in_their_order(run_cli, trained):
+    checkpoint, folder = trained
+    run_cli("predict", *PETS, "--ckpt_path", checkpoint)  # the held-out rows, with targets
+    held_out = {row["id"]: row for row in read(folder / "predictions.csv")}
+    # the same rows in another order, without the target, in a file of their own
+    new = pets(200).set_index("id").loc[list(held_out)[::-1]].reset_index()
+    new.drop(columns="species").to_csv("new.csv", index=False)
+
+    run_cli("predict", "--ckpt_path", checkpoint, "--data.path=new.csv")
+    rows = read(folder / "predictions.csv")
+    assert list(rows[0]) == ["row", "id", "label", "probability_cat", "probability_dog"]
+    assert [row["id"] for row in rows] == list(new["id"])
+    for row in rows:  # scaled with the training's fit: a refit on these rows would differ
+        same = held_out[row["id"]]
+        assert row["label"] == same["label"] in ("cat", "dog")
+        assert float(row["probability_dog"]) == pytest.approx(float(same["probability_dog"]))
+
+
+def test_columns_that_do_not_match_are_listed(trained, tmp_path):
+    checkpoint, _ = trained
+    pets(5).drop(columns=["species", "colour"]).assign(age=1).to_csv("new.csv", index=False)
+    data = FileDataModule(path="new.csv", target="species", drop=["id"], checkpoint=checkpoint)
+    with pytest.raises(InputError, match=r"Missing: \['colour'\]. Unexpected: \['age'\]"):
+        _ = data.num_features
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "error: Data file 'new.csv' is empty."), ("id,size,colour\n", "has a header but no")],
+)
+def test_predicting_on_an_empty_file_is_a_clear_error(trained, content, message, capsys):
+    checkpoint, _ = trained
+    with open("new.csv", "w") as handle:
+        handle.write(content)
+    with pytest.raises(SystemExit, match=message):
+        run(["predict", "--ckpt_path", checkpoint, "--data.path=new.csv"])
+
+
+def test_a_table_without_targets_cannot_be_tested(trained):
+    checkpoint, _ = trained
+    pets(5).drop(columns="species").to_csv("new.csv", index=False)
+    with pytest.raises(SystemExit, match="has no targets"):
+        run(["test", "--ckpt_path", checkpoint, "--data.path=new.csv"])
+
+
+def test_regression_metrics_and_predictions_are_in_the_targets_units(run_cli, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    table = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "price": 1000 + 300 * x[:, 0] - 50 * x[:, 1]})
+    table.to_csv("prices.csv", index=False)
+    data = ["--data=ffnn_lightning.data.FileDataModule", "--data.path=prices.csv"]
+    data += ["--data.target=price", "--data.test_fraction=0.2"]
+    adam = ["--model.optimizer=Adam", "--model.optimizer.lr=0.05"]
+    cli = run_cli("fit", *data, *adam, "--model.hidden=[]", "--trainer.max_epochs=20")
+    checkpoint = cli.trainer.checkpoint_callback.best_model_path
+    tested = run_cli("test", *data, "--ckpt_path", checkpoint).trainer.callback_metrics
+
+    run_cli("predict", *data, "--ckpt_path", checkpoint)
+    rows = read(tmp_path / cli.trainer.log_dir / "predictions.csv")
+    error = [float(r["prediction"]) - float(r["target"]) for r in rows]
+    assert tested["test/mae"].item() == pytest.approx(np.mean(np.abs(error)), rel=1e-4)
+    assert tested["test/r2"].item() > 0.99  # a linear target, learnt in standardized units
