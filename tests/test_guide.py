@@ -1,0 +1,67 @@
+"""The README's "Add your own dataset" guide, run the way a user's own project would run it."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+README = (EXAMPLES.parent / "README.md").read_text()
+
+
+def ffnn(folder: Path, *args: str) -> str:
+    """``python -m ffnn_lightning ARGS`` in ``folder``, as a user would type it; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ffnn_lightning", *args, "--trainer.enable_progress_bar=false"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def test_the_readme_shows_the_examples_as_they_are():
+    for name in ("my_data.yaml", "spirals.yaml", "spirals.py"):
+        assert (EXAMPLES / name).read_text() in README, f"README's copy of {name} differs"
+
+
+def test_a_data_module_of_ones_own_trains_and_predicts_from_outside_the_package(tmp_path):
+    for name in ("spirals.py", "spirals.yaml"):
+        shutil.copy(EXAMPLES / name, tmp_path)
+    log = ffnn(tmp_path, "fit", "--config", "spirals.yaml", "--trainer.max_epochs=25")
+    val_acc = float(log.split("val/acc=")[1].split(",")[0])
+    assert val_acc > 0.95  # two spirals: far from what a straight line separates
+    best = next(tmp_path.glob("lightning_logs/version_0/checkpoints/best-*.ckpt"))
+    ffnn(tmp_path, "predict", "--config", "spirals.yaml", "--ckpt_path", str(best))
+    with (tmp_path / "lightning_logs/version_0/predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 200  # 20% of 2 x 500
+    assert {row["label"] for row in rows} == {"left", "right"}
+
+
+def test_the_no_code_example_trains_on_a_csv_with_gaps_and_categories(tmp_path, run_cli):
+    rng = np.random.default_rng(0)
+    rows = 200
+    outcome = rng.choice(["healthy", "ill"], size=rows)
+    patients = pd.DataFrame(
+        {
+            "patient_id": np.arange(1000, 1000 + rows),
+            "age": rng.normal(50, 10, size=rows) + 15 * (outcome == "ill"),
+            "smoker": rng.choice(["yes", "no"], size=rows),
+            "outcome": outcome,
+        }
+    )
+    patients.loc[::10, "age"] = np.nan
+    patients.to_csv(tmp_path / "patients.csv", index=False)
+    cli = run_cli("fit", "--config", str(EXAMPLES / "my_data.yaml"), "--trainer.max_epochs=5")
+    assert cli.datamodule.class_names == ["healthy", "ill"]
+    assert cli.datamodule.num_features == 3  # age, and smoker one-hot as two columns
+    assert cli.trainer.callback_metrics["val/acc"] > 0.75
