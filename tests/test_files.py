@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -75,3 +76,23 @@ def test_fit_and_predict_on_a_csv_through_the_command_line(tmp_path, run_cli):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 20
     assert {row["label"] for row in rows} <= {"cat", "dog"}
+
+
+def test_a_split_column_names_each_rows_split(tmp_path):
+    path = write_csv(tmp_path / "pets.csv", rows=20)
+    table = pd.read_csv(path).assign(part=["train"] * 12 + ["val"] * 5 + ["test"] * 3)
+    table.to_csv(path, index=False)
+    data = FileDataModule(path=str(path), target="species", drop=["id"], split_column="part")
+    assert data.num_features == 5  # the split column is no feature
+    assert {s: data.row_ids(s)["row"] for s in ("val", "test")} == {
+        "val": [12, 13, 14, 15, 16],
+        "test": [17, 18, 19],
+    }
+
+
+def test_unknown_split_names_are_refused(tmp_path):
+    path = write_csv(tmp_path / "pets.csv", rows=4)
+    pd.read_csv(path).assign(part=["train", "train", "valid", "test"]).to_csv(path, index=False)
+    data = FileDataModule(path=str(path), target="species", drop=["id"], split_column="part")
+    with pytest.raises(InputError, match=r"one of \['train', 'val', 'test'\], got \['valid'\]"):
+        _ = data.num_features

@@ -121,6 +121,11 @@ class TabularDataModule(L.LightningDataModule):
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
         raise NotImplementedError(f"{type(self).__name__} must implement load()")
 
+    def assigned_splits(self) -> np.ndarray | None:
+        """Each loaded row's split (``train``, ``val`` or ``test``) where the data names it,
+        e.g. from a column; ``None`` (the default) draws the split with the fractions."""
+        return None
+
     def preprocessor(self) -> TransformerMixin | None:
         """The feature preprocessing, unfitted: the base fits it on the training rows only and
         applies it to every split. By default a standardization when ``standardize``; a
@@ -209,14 +214,19 @@ class TabularDataModule(L.LightningDataModule):
         classes = restored.classes if restored else self.classes
         if task != "regression":  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
             classes, targets = _encode_labels(targets, classes)
-        splits = _split(
-            len(targets),
-            targets,
-            self.val_fraction,
-            self.test_fraction,
-            self.split,
-            self.seed,
-            task,
+        assigned = self.assigned_splits()
+        splits = (
+            _split(
+                len(targets),
+                targets,
+                self.val_fraction,
+                self.test_fraction,
+                self.split,
+                self.seed,
+                task,
+            )
+            if assigned is None
+            else _assigned_split(assigned)
         )
         fitted = restored or self._fit(features, targets, task, classes, splits.train)
         x = _transform(features, fitted.preprocessor, is_frame)
@@ -265,7 +275,8 @@ class TabularDataModule(L.LightningDataModule):
     @property
     def held_out(self) -> str:
         """The split ``test`` runs on: ``test``, or ``val`` when there is no test split."""
-        return "test" if self.test_fraction else "val"
+        test = self.tensors.get("test")
+        return "test" if test is not None and len(test[0]) else "val"
 
     @property
     def predict_split(self) -> str:
@@ -400,6 +411,20 @@ def _target_tensor(targets: np.ndarray, task: TaskName) -> Tensor:
     if task == "multiclass":
         return torch.from_numpy(targets.reshape(-1).astype(np.int64))
     return torch.from_numpy(targets.astype(np.float32).reshape(len(targets), -1))
+
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _assigned_split(names: np.ndarray) -> Splits:
+    """The rows of each split as the data names them; refuses other names or no train rows."""
+    names = np.asarray(names).astype(str)
+    unknown = sorted(set(names.tolist()) - set(SPLIT_NAMES))
+    if unknown:
+        raise InputError(f"Split names must be one of {list(SPLIT_NAMES)}, got {unknown}.")
+    if not (names == "train").any():
+        raise InputError("The split names no row 'train': there would be nothing to train on.")
+    return Splits(*(np.flatnonzero(names == split) for split in SPLIT_NAMES))
 
 
 def _split(

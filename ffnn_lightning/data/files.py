@@ -21,6 +21,8 @@ class FileDataModule(TabularDataModule):
         categorical: columns to one-hot encode; ``None`` takes the non-numeric ones.
         drop: columns that are not features (IDs, free text); predict copies them into
             ``predictions.csv`` beside each row's predictions.
+        split_column: a column naming each row's split, ``train``, ``val`` or ``test`` (then
+            the fractions, ``split`` and ``seed`` do not draw one); it is not a feature.
         missing: rows with a missing feature value are dropped (``drop``) or the value is
             filled (``impute``: the training rows' median, or most frequent category). Rows
             without a target are always dropped. Either way the count is printed.
@@ -36,12 +38,14 @@ class FileDataModule(TabularDataModule):
         features: list[str] | None = None,
         categorical: list[str] | None = None,
         drop: list[str] | None = None,
+        split_column: str | None = None,
         missing: Literal["drop", "impute"] = "drop",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.path, self.target = path, target
         self.features, self.categorical, self.drop = features, categorical, drop or []
+        self.split_column = split_column
         self.missing = missing
         self._numeric: list[str] = []
         self._categories: list[str] = []
@@ -50,9 +54,12 @@ class FileDataModule(TabularDataModule):
         """The feature columns and the target; no target (``None``) for a table without its
         column when a checkpoint's fit is given: that table is one to predict on."""
         frame = read_table(Path(self.path))
-        columns = [c for c in frame.columns if c != self.target and c not in self.drop]
+        not_features = [self.target, self.split_column, *self.drop]
+        columns = [c for c in frame.columns if c not in not_features]
         wanted = self.features if self.features is not None else columns
         needed = [*wanted, *self.drop]
+        if self.split_column and not self.checkpoint:
+            needed.append(self.split_column)
         has_target = self.target in frame.columns
         if not self.checkpoint:  # a table to predict on needs no target
             needed.insert(0, self.target)
@@ -64,6 +71,8 @@ class FileDataModule(TabularDataModule):
             )
         frame = self._drop_missing(frame, wanted, has_target)
         self._ids = frame[self.drop]
+        has_split = self.split_column in frame.columns
+        self._split_names = frame[self.split_column].to_numpy() if has_split else None
         self._categories = self.categorical if self.categorical is not None else [
             c for c in wanted if not _is_numeric(frame[c])
         ]  # fmt: skip
@@ -74,6 +83,9 @@ class FileDataModule(TabularDataModule):
         """``row``: the row's position in the file (after the header), and the drop columns."""
         ids = self._ids.iloc[self._prepared.rows[split]]
         return {"row": ids.index.tolist(), **{c: ids[c].tolist() for c in ids.columns}}
+
+    def assigned_splits(self):
+        return self._split_names
 
     def preprocessor(self):
         from sklearn.compose import ColumnTransformer
