@@ -180,14 +180,8 @@ class TabularDataModule(L.LightningDataModule):
     def state_dict(self) -> dict:
         """The fit, as plain values (Lightning stores it in every checkpoint): the
         preprocessor in scikit-learn's safe ``skops`` format, not as a pickle."""
-        import skops.io
-
         fitted = self._prepared.fitted
-        preprocessor = fitted.preprocessor
-        return {
-            **fitted._asdict(),
-            "preprocessor": None if preprocessor is None else skops.io.dumps(preprocessor),
-        }
+        return {**fitted._asdict(), "preprocessor": _dumps(fitted.preprocessor)}
 
     # -- loading, splitting, preprocessing (once) ----------------------------------------
     @cached_property
@@ -214,26 +208,28 @@ class TabularDataModule(L.LightningDataModule):
         classes = restored.classes if restored else self.classes
         if task != "regression":  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
             classes, targets = _encode_labels(targets, classes)
-        assigned = self.assigned_splits()
-        splits = (
-            _split(
-                len(targets),
-                targets,
-                self.val_fraction,
-                self.test_fraction,
-                self.split,
-                self.seed,
-                task,
-            )
-            if assigned is None
-            else _assigned_split(assigned)
-        )
+        splits = self._splits(targets, task)
         fitted = restored or self._fit(features, targets, task, classes, splits.train)
         x = _transform(features, fitted.preprocessor, is_frame)
         y = _target_tensor(targets, task)
         # an ordered split is three slices: views, no copy of the data
         tensors = {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()}
         return Prepared(fitted, tensors, splits._asdict())
+
+    def _splits(self, targets: np.ndarray, task: TaskName) -> Splits:
+        """The rows the data assigns to each split, else a split drawn with the fractions."""
+        assigned = self.assigned_splits()
+        if assigned is not None:
+            return _assigned_split(assigned)
+        return _split(
+            len(targets),
+            targets,
+            self.val_fraction,
+            self.test_fraction,
+            self.split,
+            self.seed,
+            task,
+        )
 
     def _fit(
         self,
@@ -332,6 +328,16 @@ def _match_columns(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFra
             "drop argument.)"
         )
     return frame.set_axis(have, axis=1)[columns]
+
+
+def _dumps(preprocessor: TransformerMixin | None) -> bytes | None:
+    """The fitted preprocessor in skops' format (imported only when there is one: it takes
+    most of a second)."""
+    if preprocessor is None:
+        return None
+    import skops.io
+
+    return skops.io.dumps(preprocessor)
 
 
 def _read_fit(path: str, owner: type) -> Fitted:
