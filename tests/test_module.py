@@ -44,6 +44,27 @@ def test_steps_per_call_does_not_change_the_updates():
     assert trainer.global_step == 2 * 15  # 240 training rows / 16 per batch, per epoch
 
 
+class CountsOptimizerSteps(L.Callback):
+    """Overrides a hook that runs around every optimizer step: Lightning's route is needed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.calls += 1
+
+
+def test_direct_steps_make_the_same_updates_as_lightnings_hooked_route():
+    direct, hooked = small_module(), small_module()
+    fit(direct)
+    counter = CountsOptimizerSteps()
+    trainer = fit(hooked, callbacks=[counter])
+    assert (direct._direct, hooked._direct) == (True, False)
+    for a, b in zip(weights(direct), weights(hooked), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert counter.calls == trainer.global_step == 2 * 15  # a callback's hook still runs
+
+
 def test_max_steps_is_exact_whatever_steps_per_call():
     trainer = fit(small_module(steps_per_call=7), max_epochs=-1, max_steps=10)
     assert trainer.global_step == 10
