@@ -215,7 +215,7 @@ def main() -> None:
         return
     chapter = 5000
     compare(
-        [(chapter, 16, 5), (chapter, 64, 10), (chapter, 256, 20), (chapter, None, 40),
+        [(chapter, 16, 10), (chapter, 64, 10), (chapter, 256, 20), (chapter, None, 40),
          (125_000, 256, 1)],
         args.repeats,
     )  # fmt: skip
