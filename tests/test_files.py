@@ -96,3 +96,19 @@ def test_unknown_split_names_are_refused(tmp_path):
     data = FileDataModule(path=str(path), target="species", drop=["id"], split_column="part")
     with pytest.raises(InputError, match=r"one of \['train', 'val', 'test'\], got \['valid'\]"):
         _ = data.num_features
+
+
+def test_a_files_scaling_is_fitted_on_its_training_rows_only(tmp_path):
+    rows = 40
+    table = pd.DataFrame(
+        {
+            "size": np.r_[np.random.default_rng(0).normal(size=30), np.full(10, 100.0)],
+            "species": ["cat", "dog"] * (rows // 2),
+            "part": ["train"] * 30 + ["val"] * 10,  # the validation rows shifted far away
+        }
+    )
+    table.to_csv(tmp_path / "shifted.csv", index=False)
+    data = FileDataModule(path=str(tmp_path / "shifted.csv"), target="species", split_column="part")
+    train, val = data.tensors["train"][0], data.tensors["val"][0]
+    torch.testing.assert_close(train.mean(), torch.tensor(0.0), atol=1e-5, rtol=0)
+    assert val.min() > 50  # scaled with the training rows' spread, not pulled in by their own
