@@ -89,27 +89,32 @@ def run_worker(kind: str, samples: int, batch_size: int | None, epochs: int) -> 
 
 
 # -- the tables --------------------------------------------------------------------------------
-def alternate(samples: int, batch_size: int | None, epochs: int, repeats: int) -> tuple[dict, dict]:
-    """Raw loop and template in turn, ``repeats`` times; the medians of each."""
+def alternate(
+    samples: int, batch_size: int | None, epochs: int, repeats: int
+) -> tuple[dict, dict, float]:
+    """Raw loop and template in turn, ``repeats`` times: the medians of each, and the median
+    of the ratios of each back-to-back pair (on a machine whose speed drifts, a pair shares
+    its conditions better than two medians do)."""
     runs: dict[str, list[dict]] = {"raw": [], "template": []}
     for _ in range(repeats):
         for kind, results in runs.items():
             results.append(run_worker(kind, samples, batch_size, epochs))
-    return _median(runs["raw"]), _median(runs["template"])
+    ratios = [t["steps_per_s"] / r["steps_per_s"] for r, t in zip(*runs.values(), strict=True)]
+    return _median(runs["raw"]), _median(runs["template"]), statistics.median(ratios)
 
 
 def compare(cases: list[tuple[int, int | None, int]], repeats: int) -> list[list[str]]:
     """Steps per second of both, their ratio and peak memory, a row per case."""
     rows = []
     for samples, batch_size, epochs in cases:
-        raw, template = alternate(samples, batch_size, epochs, repeats)
+        raw, template, ratio = alternate(samples, batch_size, epochs, repeats)
         rows.append(
             [
                 f"{int(samples * TRAIN_FRACTION):,}",
                 "whole split" if batch_size is None else str(batch_size),
                 f"{raw['steps_per_s']:.0f}",
                 f"{template['steps_per_s']:.0f}",
-                f"{template['steps_per_s'] / raw['steps_per_s']:.2f}",
+                f"{ratio:.2f}",
                 f"{raw['peak_rss_mb']:.0f}",
                 f"{template['peak_rss_mb']:.0f}",
             ]
@@ -121,7 +126,7 @@ def compare(cases: list[tuple[int, int | None, int]], repeats: int) -> list[list
 def scale(sizes: list[int], batch_size: int, repeats: int) -> list[list[str]]:
     rows = []
     for samples in sizes:
-        raw, template = alternate(samples, batch_size, 1, repeats)
+        raw, template, _ = alternate(samples, batch_size, 1, repeats)
         data_mb = samples * (64 + 1) * 4 / 2**20
         rows.append(
             [
