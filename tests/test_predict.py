@@ -18,7 +18,9 @@ PETS = [
     "--data.target=species",
     "--data.drop=[id]",
     "--model.hidden=[8]",
-    "--trainer.max_epochs=3",
+    "--trainer.max_epochs=10",
+    "--model.optimizer=Adam",
+    "--model.optimizer.lr=0.01",
     "--seed_everything=0",
 ]
 
@@ -112,3 +114,12 @@ def test_regression_metrics_and_predictions_are_in_the_targets_units(run_cli, tm
     error = [float(r["prediction"]) - float(r["target"]) for r in rows]
     assert tested["test/mae"].item() == pytest.approx(np.mean(np.abs(error)), rel=1e-4)
     assert tested["test/r2"].item() > 0.99  # a linear target, learnt in standardized units
+
+
+def test_every_row_of_a_labelled_new_file_can_be_tested(run_cli, trained):
+    checkpoint, _ = trained
+    pets(30, seed=1).assign(part="test").to_csv("labelled.csv", index=False)
+    args = ["--data.path=labelled.csv", "--data.split_column=part", "--ckpt_path", checkpoint]
+    tested = run_cli("test", *args)
+    assert tested.datamodule.row_ids("test")["row"] == list(range(30))
+    assert tested.trainer.callback_metrics["test/acc"] > 0.8  # dogs are 3 bigger: learnt

@@ -208,7 +208,7 @@ class TabularDataModule(L.LightningDataModule):
         classes = restored.classes if restored else self.classes
         if task != "regression":  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
             classes, targets = _encode_labels(targets, classes)
-        splits = self._splits(targets, task)
+        splits = self._splits(targets, task, fitting=restored is None)
         fitted = restored or self._fit(features, targets, task, classes, splits.train)
         x = _transform(features, fitted.preprocessor, is_frame)
         y = _target_tensor(targets, task)
@@ -216,11 +216,11 @@ class TabularDataModule(L.LightningDataModule):
         tensors = {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()}
         return Prepared(fitted, tensors, splits._asdict())
 
-    def _splits(self, targets: np.ndarray, task: TaskName) -> Splits:
+    def _splits(self, targets: np.ndarray, task: TaskName, fitting: bool) -> Splits:
         """The rows the data assigns to each split, else a split drawn with the fractions."""
         assigned = self.assigned_splits()
         if assigned is not None:
-            return _assigned_split(assigned)
+            return _assigned_split(assigned, fitting)
         return _split(
             len(targets),
             targets,
@@ -422,13 +422,14 @@ def _target_tensor(targets: np.ndarray, task: TaskName) -> Tensor:
 SPLIT_NAMES = ("train", "val", "test")
 
 
-def _assigned_split(names: np.ndarray) -> Splits:
-    """The rows of each split as the data names them; refuses other names or no train rows."""
+def _assigned_split(names: np.ndarray, fitting: bool) -> Splits:
+    """The rows of each split as the data names them; refuses other names, and no train rows
+    where the preprocessing is to be fitted (a checkpoint's fit may test every row)."""
     names = np.asarray(names).astype(str)
     unknown = sorted(set(names.tolist()) - set(SPLIT_NAMES))
     if unknown:
         raise InputError(f"Split names must be one of {list(SPLIT_NAMES)}, got {unknown}.")
-    if not (names == "train").any():
+    if fitting and not (names == "train").any():
         raise InputError("The split names no row 'train': there would be nothing to train on.")
     return Splits(*(np.flatnonzero(names == split) for split in SPLIT_NAMES))
 
