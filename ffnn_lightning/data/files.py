@@ -47,8 +47,11 @@ class FileDataModule(TabularDataModule):
         self.features, self.categorical, self.drop = features, categorical, drop or []
         self.split_column = split_column
         self.missing = missing
+        # what load() found in the file
         self._numeric: list[str] = []
         self._categories: list[str] = []
+        self._ids = None  # the drop columns of the loaded rows
+        self._split_names = None  # the split column's values, if there is one
 
     def load(self):
         """The feature columns and the target; no target (``None``) for a table without its
