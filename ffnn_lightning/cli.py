@@ -100,10 +100,8 @@ class FFNNCLI(LightningCLI):
             return
         checkpoint = Path(config.ckpt_path)
         state = _read_checkpoint(checkpoint, trusted=not config.weights_only)
-        data = config.get("data") or {}
-        fitted = str(data.get("class_path", "")).rsplit(".", 1)[-1] in state
-        if subcommand in EVALUATING and fitted and not data.init_args.get("checkpoint"):
-            data.init_args.checkpoint = str(checkpoint)  # new rows get the training's fit
+        if subcommand in EVALUATING:
+            _use_the_fit_of(checkpoint, state, config.get("data"))
         in_run = runs is not None and checkpoint.resolve().parent.parent.parent == runs.resolve()
         if subcommand == "fit" and in_run and "loops" in state:
             logger = config.trainer.logger.init_args
@@ -137,6 +135,15 @@ class FFNNCLI(LightningCLI):
 
 EVALUATING = ("validate", "test", "predict")
 DATA_HPARAMS = "datamodule_hyper_parameters"
+
+
+def _use_the_fit_of(checkpoint: Path, state: dict, data) -> None:
+    """Point the data module at the checkpoint, where it holds a fit of that class: new rows
+    are then scaled, encoded and labelled exactly as the training rows were."""
+    if not data or str(data.get("class_path", "")).rsplit(".", 1)[-1] not in state:
+        return
+    if not data.init_args.get("checkpoint"):
+        data.init_args.checkpoint = str(checkpoint)
 
 
 def _option_value(args: list[str], name: str) -> str | None:
