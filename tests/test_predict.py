@@ -7,9 +7,11 @@ import csv
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from ffnn_lightning.cli import run
-from ffnn_lightning.data import FileDataModule
+from ffnn_lightning.data import BundledDataModule, FileDataModule
 from ffnn_lightning.errors import InputError
 
 PETS = [
@@ -123,3 +125,27 @@ def test_every_row_of_a_labelled_new_file_can_be_tested(run_cli, trained):
     tested = run_cli("test", *args)
     assert tested.datamodule.row_ids("test")["row"] == list(range(30))
     assert tested.trainer.callback_metrics["test/acc"] > 0.8  # dogs are 3 bigger: learnt
+
+
+class Doubler(BaseEstimator, TransformerMixin):
+    """A transformer of the user's own: skops cannot know it is safe to rebuild."""
+
+    def fit(self, x, y=None):
+        return self
+
+    def transform(self, x):
+        return np.asarray(x) * 2
+
+
+class DoubledIris(BundledDataModule):
+    def preprocessor(self):
+        return Doubler()
+
+
+def test_a_fit_with_types_not_known_to_be_safe_is_refused_by_name(tmp_path):
+    checkpoint = tmp_path / "doubled.ckpt"
+    torch.save({"DoubledIris": DoubledIris().state_dict()}, checkpoint)
+    with pytest.raises(
+        InputError, match=r"not known to be safe to load: \['tests.test_predict.Doubler'\]"
+    ):
+        _ = DoubledIris(checkpoint=str(checkpoint)).num_features

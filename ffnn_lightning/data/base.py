@@ -342,11 +342,17 @@ def _dumps(preprocessor: TransformerMixin | None) -> bytes | None:
 
 def _read_fit(path: str, owner: type) -> Fitted:
     """The fit stored in a checkpoint by ``state_dict``, loaded without running its code."""
-    import skops.io
+    import pickle
 
     if not Path(path).is_file():
         raise InputError(f"checkpoint {path!r} does not exist.")
-    state = torch.load(path, map_location="cpu", weights_only=True).get(owner.__qualname__)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True).get(owner.__qualname__)
+    except pickle.UnpicklingError as error:
+        raise InputError(
+            f"checkpoint {path!r} holds Python objects other than tensors and plain values: "
+            "the data's fit is only read from a checkpoint that loads without running code."
+        ) from error
     if state is None:
         raise InputError(
             f"checkpoint {path!r} holds no fit of a {owner.__qualname__}: it was trained on "
@@ -354,6 +360,8 @@ def _read_fit(path: str, owner: type) -> Fitted:
         )
     preprocessor = state["preprocessor"]
     if preprocessor is not None:
+        import skops.io  # most of a second: only where there is a preprocessor
+
         untrusted = [t for t in skops.io.get_untrusted_types(data=preprocessor) if t not in SAFE]
         if untrusted:
             raise InputError(
