@@ -18,6 +18,7 @@ from ffnn_lightning.callbacks import (
     RunSummary,
     ThrottledProgressBar,
 )
+from ffnn_lightning.checkpoints import read_checkpoint
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.module import FeedForwardModule
@@ -71,7 +72,7 @@ class FFNNCLI(LightningCLI):
         if path is None or not Path(path).is_file():
             return  # resolved or reported by _check_checkpoint
         try:
-            hparams = _read_checkpoint(Path(path), trusted=False).get(DATA_HPARAMS, {})
+            hparams = read_checkpoint(Path(path)).get(DATA_HPARAMS, {})
         except InputError:
             return  # reported by _check_checkpoint
         if "_class_path" in hparams:
@@ -99,7 +100,7 @@ class FFNNCLI(LightningCLI):
         if config.ckpt_path in ("last", "best", "hpc"):
             return
         checkpoint = Path(config.ckpt_path)
-        state = _read_checkpoint(checkpoint, trusted=not config.weights_only)
+        state = read_checkpoint(checkpoint, not config.weights_only, name="--ckpt_path")
         if subcommand in EVALUATING:
             _use_the_fit_of(checkpoint, state, config.get("data"))
         in_run = runs is not None and checkpoint.resolve().parent.parent.parent == runs.resolve()
@@ -176,30 +177,6 @@ def _tensorboard_root(config) -> Path | None:
     if not logger or not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
         return None
     return Path(logger.init_args.save_dir) / logger.init_args.name
-
-
-def _read_checkpoint(path: Path, trusted: bool) -> dict:
-    """A checkpoint's contents, loaded as plain data unless the user trusts it."""
-    import pickle
-
-    import torch
-
-    if not path.is_file():
-        raise InputError(f"--ckpt_path {str(path)!r} does not exist.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not trusted)
-    except pickle.UnpicklingError as error:
-        raise InputError(
-            f"Refused to load {str(path)!r}: it holds Python objects other than tensors and "
-            "plain values, and unpickling them could run code. Pass --weights_only false only "
-            f"for a checkpoint you trust. ({_unpickling_reason(error)})"
-        ) from error
-
-
-def _unpickling_reason(error: Exception) -> str:
-    """The line of torch's long weights-only message that names the offending object."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
 
 
 def _newest_last_checkpoint(runs: Path) -> Path:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.base import TransformerMixin
 
+from ffnn_lightning.checkpoints import read_checkpoint
 from ffnn_lightning.data.batches import TensorBatches
 from ffnn_lightning.errors import InputError
 
@@ -47,6 +48,7 @@ class Prepared(NamedTuple):
     fitted: Fitted
     tensors: dict[str, tuple[Tensor, ...]]  # per split: features, and targets if known
     rows: dict[str, slice | np.ndarray]  # per split: its rows' positions in load()'s table
+    loaded: int  # how many rows load() gave
 
 
 class TabularDataModule(L.LightningDataModule):
@@ -174,7 +176,8 @@ class TabularDataModule(L.LightningDataModule):
     def row_ids(self, split: str) -> dict[str, list]:
         """Columns that identify a split's rows in ``predictions.csv``: ``row``, each row's
         position in the loaded table. A subclass may add its own (an ID column)."""
-        return {"row": np.arange(self._rows_loaded)[self._prepared.rows[split]].tolist()}
+        prepared = self._prepared
+        return {"row": np.arange(prepared.loaded)[prepared.rows[split]].tolist()}
 
     # -- the fitted preprocessing travels with the checkpoint ------------------------------
     def state_dict(self) -> dict:
@@ -194,7 +197,6 @@ class TabularDataModule(L.LightningDataModule):
         if not is_frame:  # arrays are checked before scaling, DataFrames after encoding
             features = np.asarray(features, dtype=np.float32)
             _check_finite(features)
-        self._rows_loaded = len(features)
         if targets is None:
             if restored is None:
                 raise InputError(
@@ -202,7 +204,7 @@ class TabularDataModule(L.LightningDataModule):
                     "predict, given a checkpoint's fit, can do without)."
                 )
             x = _transform(features, restored.preprocessor, is_frame)
-            return Prepared(restored, {"predict": (x,)}, {"predict": slice(None)})
+            return Prepared(restored, {"predict": (x,)}, {"predict": slice(None)}, len(x))
         targets = np.asarray(targets)
         task = restored.task if restored else self.task or _infer_task(targets, self.classes)
         classes = restored.classes if restored else self.classes
@@ -214,7 +216,7 @@ class TabularDataModule(L.LightningDataModule):
         y = _target_tensor(targets, task)
         # an ordered split is three slices: views, no copy of the data
         tensors = {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()}
-        return Prepared(fitted, tensors, splits._asdict())
+        return Prepared(fitted, tensors, splits._asdict(), len(x))
 
     def _splits(self, targets: np.ndarray, task: TaskName, fitting: bool) -> Splits:
         """The rows the data assigns to each split, else a split drawn with the fractions."""
@@ -342,17 +344,8 @@ def _dumps(preprocessor: TransformerMixin | None) -> bytes | None:
 
 def _read_fit(path: str, owner: type) -> Fitted:
     """The fit stored in a checkpoint by ``state_dict``, loaded without running its code."""
-    import pickle
-
-    if not Path(path).is_file():
-        raise InputError(f"checkpoint {path!r} does not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True).get(owner.__qualname__)
-    except pickle.UnpicklingError as error:
-        raise InputError(
-            f"checkpoint {path!r} holds Python objects other than tensors and plain values: "
-            "the data's fit is only read from a checkpoint that loads without running code."
-        ) from error
+    remedy = "The data's fit is only read from a checkpoint that loads as plain data."
+    state = read_checkpoint(Path(path), remedy=remedy).get(owner.__qualname__)
     if state is None:
         raise InputError(
             f"checkpoint {path!r} holds no fit of a {owner.__qualname__}: it was trained on "
