@@ -1,4 +1,5 @@
-"""Callbacks the CLI adds: a light progress bar, a predictions CSV and a closing summary."""
+"""Callbacks the CLI adds: a light progress bar, checkpoints written when they are worth their
+cost, a predictions CSV and a closing summary."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import csv
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.utilities import rank_zero_info
+from lightning_utilities.core.apply_func import apply_to_collection
 
 
 class ThrottledProgressBar(TQDMProgressBar):
@@ -81,6 +84,75 @@ class LatestCheckpoint(L.Callback):
             os.replace(partial, path)
         trainer.strategy.barrier()
         self._written_at, self._written_step = time.monotonic(), trainer.global_step
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` (the best by ``monitor``), writing at most every
+    ``write_every_s`` seconds.
+
+    A new best is kept in memory (a copy on the CPU, the size of what the file holds) and
+    written once ``write_every_s`` seconds have passed since the previous write, when training
+    ends, and when it stops on an error or Ctrl-C. Most epochs of a short run improve, and a
+    write costs about a tenth of an epoch of the chapter's run at batch 256. ``0`` writes every
+    new best at once, as Lightning does; a process killed outright loses at most
+    ``write_every_s`` seconds of bests. While a best waits, ``best_model_path`` names a file
+    that is not written yet.
+    """
+
+    def __init__(self, write_every_s: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.write_every_s = write_every_s
+        self._pending: dict[str, dict] = {}
+        self._written_at = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._written_at = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._write_if_due(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        self._write_if_due(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        self._write_pending(trainer)
+        trainer.strategy.barrier()  # every process may read the best once fit returns
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        self._write_pending(trainer)
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        """Keep the checkpoint as it is now; :meth:`_write_pending` writes it."""
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
+        self._pending[filepath] = apply_to_collection(
+            checkpoint, torch.Tensor, lambda t: t.detach().to("cpu", copy=True)
+        )
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        self._write_if_due(trainer)
+
+    def _remove_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        if self._pending.pop(filepath, None) is None:  # a file only once it is written
+            super()._remove_checkpoint(trainer, filepath)
+
+    def _write_if_due(self, trainer: L.Trainer) -> None:
+        if time.monotonic() - self._written_at >= self.write_every_s:
+            self._write_pending(trainer)
+
+    def _write_pending(self, trainer: L.Trainer) -> None:
+        """Write the kept checkpoints (process 0 writes; the others only let them go)."""
+        for filepath, checkpoint in self._pending.items():
+            trainer.strategy.save_checkpoint(checkpoint, filepath)
+            if trainer.is_global_zero:
+                for logger in trainer.loggers:
+                    logger.after_save_checkpoint(self)
+        self._pending.clear()
+        self._written_at = time.monotonic()
 
 
 class RunSummary(L.Callback):

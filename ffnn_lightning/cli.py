@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from ffnn_lightning.callbacks import (
+    BestCheckpoint,
     LatestCheckpoint,
     PredictionsWriter,
     RunSummary,
@@ -33,7 +33,7 @@ class FFNNCLI(LightningCLI):
         parser.link_arguments("data.task_name", "model.task", apply_on="instantiate")
         parser.link_arguments("data.target_mean", "model.target_mean", apply_on="instantiate")
         parser.link_arguments("data.target_std", "model.target_std", apply_on="instantiate")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
         parser.set_defaults(
             {
@@ -47,7 +47,7 @@ class FFNNCLI(LightningCLI):
                 # TensorBoard runs in lightning_logs/version_N, without the placeholder
                 # hp_metric scalar (the real metrics are logged by name).
                 "trainer.logger": {
-                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "class_path": "ffnn_lightning.logs.TensorBoardLogger",
                     "init_args": {
                         "save_dir": ".",
                         "name": "lightning_logs",

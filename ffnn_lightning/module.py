@@ -57,14 +57,19 @@ class EpochMetrics(nn.Module):
     much as a small model's step; the buffer keeps memory bounded on large data.
     """
 
-    def __init__(self, metrics: dict[str, torchmetrics.Metric], flush_rows: int = 16384) -> None:
+    def __init__(
+        self,
+        metrics: dict[str, torchmetrics.Metric],
+        flush_rows: int = 16384,
+        persistent: bool = False,
+    ) -> None:
         super().__init__()
         # A NaN loss must show as NaN, not be dropped ("warn"/"ignore") or raise ("error");
         # "disable" would do, but torchmetrics 1.9 then ignores the weights (batch sizes).
         self.loss = torchmetrics.MeanMetric(nan_strategy=float("nan"))
         self.metrics = nn.ModuleDict(metrics)
         for metric in (self.loss, *self.metrics.values()):
-            metric.persistent(True)  # part of checkpoints: a resumed epoch's means stay exact
+            metric.persistent(persistent)  # in checkpoints: a resumed epoch's means stay exact
         self.flush_rows = flush_rows
         self._steps: list[tuple[Tensor, Tensor, Tensor]] = []
         self._rows = 0
@@ -174,7 +179,11 @@ class FeedForwardModule(L.LightningModule):
         self.lr_scheduler = lr_scheduler
         self.stage_metrics = nn.ModuleDict(
             {
-                f"{stage}_": EpochMetrics(self.task.metrics(out_features, stage != "train"))
+                # only training is ever checkpointed mid-epoch; validation and test begin
+                # and end between checkpoints
+                f"{stage}_": EpochMetrics(
+                    self.task.metrics(out_features, stage != "train"), persistent=stage == "train"
+                )
                 for stage in STAGES
             }
         )
