@@ -1,19 +1,24 @@
 """Training speed of the template next to the chapter's raw PyTorch loop, and how it scales.
 
-    python benchmarks/throughput.py            # the full tables (about 15 minutes on 2 cores)
+    python benchmarks/throughput.py            # the full tables (about 20 minutes on 2 cores)
     python benchmarks/throughput.py --quick    # seconds: proves the script still runs (CI)
 
-Every measurement runs in a fresh process (so that peak RSS is its own), raw loop and
-template alternating, and the tables give medians over the repeats. The template runs as a
-user gets it: the shipped config through the CLI, with the progress bar, TensorBoard logging of
-the epoch metrics, validation every epoch and checkpoints. The raw loop is the chapter's
-listing 3-4 (`ffnn_lightning/reference.py`), training only. Only the training call is timed;
-imports and data generation are not.
+Every measurement runs in a fresh process (so that peak RSS is its own), the variants
+alternating, and the tables give medians over the repeats. The template runs as a user gets
+it: the shipped config through the CLI, with the progress bar, TensorBoard logging of the
+epoch metrics, validation every epoch and checkpoints. The raw loop is the chapter's listing
+3-4 (`ffnn_lightning/reference.py`), training only; "raw + validation" adds what the template
+does each epoch that the listing does not: a forward pass over the validation rows, and the
+epoch's validation loss and accuracy. Only the training call is timed; imports and data
+generation are not. Memory in training is the peak resident size while training, less the
+process's size after its imports: the data and whatever the run adds to it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import platform
@@ -32,24 +37,48 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # measure this tree, whatever is 
 
 
 # -- one measurement, in its own process ---------------------------------------------------
-def measure_raw(samples: int, batch_size: int | None, epochs: int) -> dict:
+def measure_raw(samples: int, batch_size: int | None, epochs: int, validate: bool) -> dict:
     import torch
 
     from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
 
-    x_train, y_train, _, _ = chapter_data(samples)
+    imported = _rss_mb()
+    x_train, y_train, x_val, y_val = chapter_data(samples)
     size = batch_size or len(x_train)
     model = ChapterNetwork()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    on_epoch_end = _validation(model, x_val, y_val) if validate else None
+    _start_peak()
     start = time.perf_counter()
-    train_network(model, optimizer, epochs, size, x_train, y_train)
+    train_network(model, optimizer, epochs, size, x_train, y_train, on_epoch_end)
     seconds = time.perf_counter() - start
-    return _result(epochs * -(-len(x_train) // size), epochs, seconds)
+    return _result(epochs * -(-len(x_train) // size), epochs, seconds, imported)
+
+
+def _validation(model, x_val, y_val, batch_size: int = 4096):
+    """The raw loop's share of the template's epoch end: validation loss and accuracy."""
+    import torch
+
+    def validate(epoch: int) -> None:
+        model.eval()
+        loss, correct = torch.zeros(()), torch.zeros(())
+        with torch.inference_mode():
+            for i in range(0, len(x_val), batch_size):
+                probabilities, labels = model(x_val[i : i + batch_size]), y_val[i : i + batch_size]
+                loss += torch.nn.functional.binary_cross_entropy(
+                    probabilities, labels, reduction="sum"
+                )
+                correct += ((probabilities > 0.5) == labels).sum()
+        model.train()
+        loss.item(), correct.item()  # the values a user would print or log
+
+    return validate
 
 
 def measure_template(samples: int, batch_size: int | None, epochs: int) -> dict:
     from ffnn_lightning.cli import main
 
+    imported = _rss_mb()
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
         cli = main(
@@ -63,18 +92,35 @@ def measure_template(samples: int, batch_size: int | None, epochs: int) -> dict:
             run=False,
         )  # fmt: skip
         _ = cli.datamodule.tensors  # data generation is not timed, as for the raw loop
+        _start_peak()
         start = time.perf_counter()
         cli.trainer.fit(cli.model, cli.datamodule)
         seconds = time.perf_counter() - start
-    return _result(cli.trainer.global_step, epochs, seconds)
+    return _result(cli.trainer.global_step, epochs, seconds, imported)
 
 
-def _result(steps: int, epochs: int, seconds: float) -> dict:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident size (``VmRSS``) or its peak since :func:`_start_peak`."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")  # not Linux
+
+
+def _start_peak() -> None:
+    """Forget the peak so far (data generation's), so that the next is training's own."""
+    gc.collect()
+    with contextlib.suppress(OSError):  # not Linux: the peak then includes data generation
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _result(steps: int, epochs: int, seconds: float, imported_mb: float) -> dict:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "steps_per_s": steps / seconds,
         "s_per_epoch": seconds / epochs,
         "peak_rss_mb": peak_kib / 1024,
+        "training_mb": _rss_mb("VmHWM") - imported_mb,
     }
 
 
@@ -90,33 +136,41 @@ def run_worker(kind: str, samples: int, batch_size: int | None, epochs: int) -> 
 
 # -- the tables --------------------------------------------------------------------------------
 def alternate(
-    samples: int, batch_size: int | None, epochs: int, repeats: int
-) -> tuple[dict, dict, float]:
-    """Raw loop and template in turn, ``repeats`` times: the medians of each, and the median
-    of the ratios of each back-to-back pair (on a machine whose speed drifts, a pair shares
-    its conditions better than two medians do)."""
-    runs: dict[str, list[dict]] = {"raw": [], "template": []}
+    samples: int, batch_size: int | None, epochs: int, repeats: int, kinds: tuple[str, ...]
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """Each kind in turn, ``repeats`` times: the medians of each kind, and for each baseline
+    kind the median ratio of the template's speed to it over the rounds (on a machine whose
+    speed drifts, one round shares its conditions better than two medians do)."""
+    runs: dict[str, list[dict]] = {kind: [] for kind in (*kinds, "template")}
     for _ in range(repeats):
         for kind, results in runs.items():
             results.append(run_worker(kind, samples, batch_size, epochs))
-    ratios = [t["steps_per_s"] / r["steps_per_s"] for r, t in zip(*runs.values(), strict=True)]
-    return _median(runs["raw"]), _median(runs["template"]), statistics.median(ratios)
+    ratios = {
+        kind: statistics.median(
+            t["steps_per_s"] / b["steps_per_s"]
+            for b, t in zip(runs[kind], runs["template"], strict=True)
+        )
+        for kind in kinds
+    }
+    return {kind: _median(results) for kind, results in runs.items()}, ratios
 
 
 def compare(cases: list[tuple[int, int | None, int]], repeats: int) -> list[list[str]]:
-    """Steps per second of both, their ratio and peak memory, a row per case."""
+    """Steps per second of the three, the template's ratios and peak memory, a row per case."""
     rows = []
     for samples, batch_size, epochs in cases:
-        raw, template, ratio = alternate(samples, batch_size, epochs, repeats)
+        runs, ratios = alternate(samples, batch_size, epochs, repeats, ("raw", "raw_val"))
         rows.append(
             [
                 f"{int(samples * TRAIN_FRACTION):,}",
                 "whole split" if batch_size is None else str(batch_size),
-                f"{raw['steps_per_s']:.0f}",
-                f"{template['steps_per_s']:.0f}",
-                f"{ratio:.2f}",
-                f"{raw['peak_rss_mb']:.0f}",
-                f"{template['peak_rss_mb']:.0f}",
+                f"{runs['raw']['steps_per_s']:.0f}",
+                f"{runs['raw_val']['steps_per_s']:.0f}",
+                f"{runs['template']['steps_per_s']:.0f}",
+                f"{ratios['raw']:.2f}",
+                f"{ratios['raw_val']:.2f}",
+                f"{runs['raw']['peak_rss_mb']:.0f}",
+                f"{runs['template']['peak_rss_mb']:.0f}",
             ]
         )
         print_table(THROUGHPUT_HEADER, rows[-1:], header=len(rows) == 1)
@@ -126,15 +180,17 @@ def compare(cases: list[tuple[int, int | None, int]], repeats: int) -> list[list
 def scale(sizes: list[int], batch_size: int, repeats: int) -> list[list[str]]:
     rows = []
     for samples in sizes:
-        raw, template, _ = alternate(samples, batch_size, 1, repeats)
-        data_mb = samples * (64 + 1) * 4 / 2**20
+        runs, _ = alternate(samples, batch_size, 1, repeats, ("raw",))
+        raw, template = runs["raw"], runs["template"]
         rows.append(
             [
                 f"{samples:,}",
                 f"{raw['s_per_epoch']:.2f}",
                 f"{template['s_per_epoch']:.2f}",
                 f"{template['s_per_epoch'] / samples * 1e6:.1f}",
-                f"{data_mb:.0f}",
+                f"{samples * (64 + 1) * 4 / 2**20:.0f}",
+                f"{raw['training_mb']:.0f}",
+                f"{template['training_mb']:.0f}",
                 f"{raw['peak_rss_mb']:.0f}",
                 f"{template['peak_rss_mb']:.0f}",
             ]
@@ -175,12 +231,13 @@ def _median(results: list[dict]) -> dict:
 
 
 THROUGHPUT_HEADER = [
-    "train rows", "batch", "raw steps/s", "template steps/s", "ratio", "raw RSS MB",
-    "template RSS MB",
+    "train rows", "batch", "raw steps/s", "raw + validation steps/s", "template steps/s",
+    "ratio to raw", "ratio to raw + validation", "raw RSS MB", "template RSS MB",
 ]  # fmt: skip
 SCALE_HEADER = [
-    "rows", "raw s/epoch", "template s/epoch", "template µs/row", "data MB", "raw RSS MB",
-    "template RSS MB",
+    "rows", "raw s/epoch", "template s/epoch", "template µs/row", "data MB",
+    "raw memory in training MB", "template memory in training MB", "raw peak RSS MB",
+    "template peak RSS MB",
 ]  # fmt: skip
 
 
@@ -193,18 +250,25 @@ def print_table(columns: list[str], rows: list[list[str]], header: bool = True) 
         print("| " + " | ".join(row) + " |", flush=True)
 
 
+WORKERS = {
+    "raw": lambda samples, batch_size, epochs: measure_raw(samples, batch_size, epochs, False),
+    "raw_val": lambda samples, batch_size, epochs: measure_raw(samples, batch_size, epochs, True),
+    "template": measure_template,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--worker", choices=["raw", "template"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     parser.add_argument("--samples", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        measure = measure_raw if args.worker == "raw" else measure_template
+        measure = WORKERS[args.worker]
         print(json.dumps(measure(args.samples, args.batch_size or None, args.epochs)))
         return
 
