@@ -127,7 +127,8 @@ class BestCheckpoint(ModelCheckpoint):
         self._write_pending(trainer)
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        """Keep the checkpoint as it is now; :meth:`_write_pending` writes it."""
+        """Keep the checkpoint as it is now; :meth:`_write_pending` writes it. (Lightning has no
+        public call that returns the checkpoint without writing it.)"""
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
         self._pending[filepath] = apply_to_collection(
             checkpoint, torch.Tensor, lambda t: t.detach().to("cpu", copy=True)
@@ -141,7 +142,7 @@ class BestCheckpoint(ModelCheckpoint):
             super()._remove_checkpoint(trainer, filepath)
 
     def _write_if_due(self, trainer: L.Trainer) -> None:
-        if time.monotonic() - self._written_at >= self.write_every_s:
+        if self._pending and time.monotonic() - self._written_at >= self.write_every_s:
             self._write_pending(trainer)
 
     def _write_pending(self, trainer: L.Trainer) -> None:
