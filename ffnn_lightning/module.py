@@ -81,8 +81,14 @@ class EpochMetrics(nn.Module):
         if self._rows >= self.flush_rows:
             self.flush()
 
+    def state_dict(self, *args, **kwargs):
+        """The metric states with the buffered steps folded in, so that a checkpoint taken
+        mid-epoch holds every step so far."""
+        self.flush()
+        return super().state_dict(*args, **kwargs)
+
     def flush(self) -> None:
-        """Hand the buffered steps to torchmetrics (before a checkpoint captures its state)."""
+        """Hand the buffered steps to torchmetrics."""
         if not self._steps:
             return
         losses, outputs, targets = zip(*self._steps, strict=True)
@@ -297,13 +303,6 @@ class FeedForwardModule(L.LightningModule):
                     f"{list(tensor.shape)} there and {list(mine.shape)} here. It was "
                     "trained with other data (input width, classes) or another --model.hidden."
                 )
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Fold the buffered training steps into the metric states that the checkpoint holds
-        (Lightning took the state dict before calling this hook)."""
-        train = self.stage_metrics["train_"]
-        train.flush()
-        checkpoint["state_dict"].update(train.state_dict(prefix="stage_metrics.train_."))
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
