@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -115,12 +115,12 @@ def _start_peak() -> None:
 
 
 def _result(steps: int, epochs: int, seconds: float, imported_mb: float) -> dict:
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mb = _rss_mb("VmHWM")
     return {
         "steps_per_s": steps / seconds,
         "s_per_epoch": seconds / epochs,
-        "peak_rss_mb": peak_kib / 1024,
-        "training_mb": _rss_mb("VmHWM") - imported_mb,
+        "peak_rss_mb": peak_mb,
+        "training_mb": peak_mb - imported_mb,
     }
 
 
@@ -251,8 +251,8 @@ def print_table(columns: list[str], rows: list[list[str]], header: bool = True) 
 
 
 WORKERS = {
-    "raw": lambda samples, batch_size, epochs: measure_raw(samples, batch_size, epochs, False),
-    "raw_val": lambda samples, batch_size, epochs: measure_raw(samples, batch_size, epochs, True),
+    "raw": functools.partial(measure_raw, validate=False),
+    "raw_val": functools.partial(measure_raw, validate=True),
     "template": measure_template,
 }
 
