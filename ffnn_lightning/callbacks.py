@@ -1,19 +1,22 @@
-"""Callbacks the CLI adds: a light progress bar, checkpoints written when they are worth their
-cost, a predictions CSV and a closing summary."""
+"""Callbacks the CLI adds: a light progress bar, checkpoints, a stop for a diverging run, a
+predictions CSV and a closing summary."""
 
 from __future__ import annotations
 
 import csv
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
-from lightning_utilities.core.apply_func import apply_to_collection
+
+from ffnn_lightning.errors import TrainingDiverged
 
 
 class ThrottledProgressBar(TQDMProgressBar):
@@ -22,6 +25,8 @@ class ThrottledProgressBar(TQDMProgressBar):
     Lightning's bar redraws (and gathers the logged metrics) after every batch, which at the
     chapter's batch size of 16 costs about a third of a training step.
     """
+
+    handles_step_chunks = True  # it draws the position of the last batch it is shown
 
     def __init__(self, interval_s: float = 0.25) -> None:
         super().__init__(refresh_rate=1)
@@ -55,6 +60,11 @@ class LatestCheckpoint(L.Callback):
         self._written_at = 0.0
         self._written_step = 0
 
+    @property
+    def handles_step_chunks(self) -> bool:
+        """Only ``every_n_steps`` needs to see every optimizer step."""
+        return not self.every_n_steps
+
     def path(self, trainer: L.Trainer) -> Path:
         return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints" / self.filename
 
@@ -76,7 +86,10 @@ class LatestCheckpoint(L.Callback):
     def _write(self, trainer: L.Trainer) -> None:
         """Write beside the old file, then rename over it: a crash mid-write leaves the
         previous ``last.ckpt`` whole. (Lightning's own save stages the file in the system's
-        temporary folder, and moving it from another file system is a copy, not a rename.)"""
+        temporary folder, and moving it from another file system is a copy, not a rename.)
+        ``fast_dev_run`` writes nothing."""
+        if trainer.fast_dev_run:
+            return
         path = self.path(trainer)
         partial = path.with_name(path.name + ".partial")
         trainer.save_checkpoint(partial, weights_only=False)  # the whole training state
@@ -87,73 +100,36 @@ class LatestCheckpoint(L.Callback):
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` (the best by ``monitor``), writing at most every
-    ``write_every_s`` seconds.
+    """Lightning's ``ModelCheckpoint``, telling the fast route (:mod:`ffnn_lightning.fast_steps`)
+    whether it saves within an epoch (``every_n_train_steps``, ``train_time_interval``): only
+    then does it need to see every batch."""
 
-    A new best is kept in memory (a copy on the CPU, the size of what the file holds) and
-    written once ``write_every_s`` seconds have passed since the previous write, when training
-    ends, and when it stops on an error or Ctrl-C. Most epochs of a short run improve, and a
-    write costs about a tenth of an epoch of the chapter's run at batch 256. ``0`` writes every
-    new best at once, as Lightning does; a process killed outright loses at most
-    ``write_every_s`` seconds of bests. While a best waits, ``best_model_path`` names a file
-    that is not written yet.
-    """
-
-    def __init__(self, write_every_s: float = 30.0, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.write_every_s = write_every_s
-        self._pending: dict[str, dict] = {}
-        self._written_at = 0.0
+        within = kwargs.get("every_n_train_steps") or kwargs.get("train_time_interval")
+        self.handles_step_chunks = not within
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        self._written_at = time.monotonic()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_epoch_end(trainer, pl_module)
-        self._write_if_due(trainer)
+class StopOnDivergence(L.Callback):
+    """Stops training once its loss is NaN or infinite, naming the epoch and the optimizer step,
+    before any checkpoint of the broken weights is written (those come at the epoch's end)."""
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_validation_end(trainer, pl_module)
-        self._write_if_due(trainer)
+    handles_step_chunks = True  # outputs["loss"] then holds the loss of every batch of the call
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_end(trainer, pl_module)
-        self._write_pending(trainer)
-        trainer.strategy.barrier()  # every process may read the best once fit returns
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
-        super().on_exception(trainer, pl_module, exception)
-        self._write_pending(trainer)
-
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        """Keep the checkpoint as it is now; :meth:`_write_pending` writes it. (Lightning has no
-        public call that returns the checkpoint without writing it.)"""
-        checkpoint = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
-        self._pending[filepath] = apply_to_collection(
-            checkpoint, torch.Tensor, lambda t: t.detach().to("cpu", copy=True)
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        losses = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if losses is None:
+            return
+        finite = torch.isfinite(losses.detach().reshape(-1))
+        if bool(finite.all()):
+            return
+        first = int((~finite).nonzero()[0])
+        step = trainer.global_step - len(finite) + first + 1
+        raise TrainingDiverged(
+            f"The training loss became {losses.reshape(-1)[first].item()} at epoch "
+            f"{trainer.current_epoch}, optimizer step {step}. Try a lower learning rate "
+            "(--model.optimizer.init_args.lr) or gradient clipping (--trainer.gradient_clip_val)."
         )
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        self._write_if_due(trainer)
-
-    def _remove_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        if self._pending.pop(filepath, None) is None:  # a file only once it is written
-            super()._remove_checkpoint(trainer, filepath)
-
-    def _write_if_due(self, trainer: L.Trainer) -> None:
-        if self._pending and time.monotonic() - self._written_at >= self.write_every_s:
-            self._write_pending(trainer)
-
-    def _write_pending(self, trainer: L.Trainer) -> None:
-        """Write the kept checkpoints (process 0 writes; the others only let them go)."""
-        for filepath, checkpoint in self._pending.items():
-            trainer.strategy.save_checkpoint(checkpoint, filepath)
-            if trainer.is_global_zero:
-                for logger in trainer.loggers:
-                    logger.after_save_checkpoint(self)
-        self._pending.clear()
-        self._written_at = time.monotonic()
 
 
 class RunSummary(L.Callback):
@@ -163,8 +139,13 @@ class RunSummary(L.Callback):
         metrics = ", ".join(
             f"{name}={value.item():.4g}" for name, value in sorted(trainer.callback_metrics.items())
         )
-        lines = [f"Finished after {trainer.current_epoch} epochs: {metrics}"]
-        if trainer.log_dir:
+        lines = [
+            f"Finished after {trainer.current_epoch} epochs" + (f": {metrics}" if metrics else "")
+        ]
+        if trainer.fast_dev_run:  # Lightning's dry run: nothing was written
+            rank_zero_info(lines[0])
+            return
+        if trainer.logger is not None and trainer.log_dir:
             lines.append(f"Run folder:  {Path(trainer.log_dir)}")
         for callback in trainer.callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
@@ -172,7 +153,7 @@ class RunSummary(L.Callback):
                 lines.append(f"Checkpoint, best {callback.monitor}: {best}")
             elif isinstance(callback, LatestCheckpoint):
                 lines.append(f"Checkpoint, latest: {callback.path(trainer)}")
-        if trainer.logger is not None:
+        if isinstance(trainer.logger, TensorBoardLogger):
             lines.append(f"TensorBoard: tensorboard --logdir {Path(trainer.logger.root_dir)}")
         rank_zero_info("\n".join(lines))
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import Callback, Trainer
+import yaml
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from ffnn_lightning.callbacks import (
@@ -16,16 +18,25 @@ from ffnn_lightning.callbacks import (
     LatestCheckpoint,
     PredictionsWriter,
     RunSummary,
+    StopOnDivergence,
     ThrottledProgressBar,
 )
 from ffnn_lightning.checkpoints import read_checkpoint
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
+from ffnn_lightning.fast_steps import FastSteps
+from ffnn_lightning.lightning_internals import logging_step_of
 from ffnn_lightning.module import FeedForwardModule
+from ffnn_lightning.trainer import Trainer
 
 
 class FFNNCLI(LightningCLI):
-    """Links the data's shape into the model and adds checkpoints, a bar and a predictions CSV."""
+    """Links the data's shape into the model; adds checkpoints, the fast route, a bar, a stop
+    for diverging runs, a predictions CSV and the ``lr_find`` command."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {**LightningCLI.subcommands(), "lr_find": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_features", "model.in_features", apply_on="instantiate")
@@ -33,8 +44,9 @@ class FFNNCLI(LightningCLI):
         parser.link_arguments("data.task_name", "model.task", apply_on="instantiate")
         parser.link_arguments("data.target_mean", "model.target_mean", apply_on="instantiate")
         parser.link_arguments("data.target_std", "model.target_std", apply_on="instantiate")
-        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")
-        parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
+        # built in instantiate_trainer, only where they apply (fit, with checkpointing on)
+        for cls, key in FIT_CALLBACKS.items():
+            parser.add_class_arguments(cls, key, instantiate=False, fail_untyped=False)
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
@@ -58,17 +70,19 @@ class FFNNCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        self._data_defaults_from_checkpoint(sys.argv[1:] if args is None else args)
+        args = sys.argv[1:] if args is None else args
+        self._data_defaults_from_checkpoint(parser, args)
         super().parse_arguments(parser, args)
         self._check_checkpoint(self.config.get("subcommand"))
 
-    def _data_defaults_from_checkpoint(self, args: Any) -> None:
+    def _data_defaults_from_checkpoint(self, parser: LightningArgumentParser, args: Any) -> None:
         """``validate|test|predict --ckpt_path X`` need no ``--data``: the checkpoint names its
         data module and arguments, which become the defaults (``--config`` and ``--data.*``
-        options still override them, e.g. ``--data.path new.csv``)."""
+        options still override them, e.g. ``--data.path new.csv``). They must be defaults
+        before parsing, so the checkpoint is looked up in the command line and its configs."""
         if not isinstance(args, list) or not args or args[0] not in EVALUATING:
             return
-        path = _option_value(args, "--ckpt_path")
+        path = _checkpoint_named_in(args[1:])
         if path is None or not Path(path).is_file():
             return  # resolved or reported by _check_checkpoint
         try:
@@ -78,7 +92,7 @@ class FFNNCLI(LightningCLI):
         if "_class_path" in hparams:
             init_args = {k: v for k, v in hparams.items() if k[0] != "_" and k != "checkpoint"}
             data = {"class_path": hparams["_class_path"], "init_args": init_args}
-            self._parser(args[0]).set_defaults({"data": data})
+            parser.set_defaults({f"{args[0]}.data": data})
 
     def _check_checkpoint(self, subcommand: str | None) -> None:
         """Check ``--ckpt_path`` before anything reads it (LightningCLI itself reads the
@@ -108,32 +122,45 @@ class FFNNCLI(LightningCLI):
             logger = config.trainer.logger.init_args
             logger.version = checkpoint.parent.parent.name
             # TensorBoard drops what the interrupted run logged after its checkpoint
-            loops = state["loops"]["fit_loop"]["epoch_loop.state_dict"]
-            logger.purge_step = loops["_batches_that_stepped"]
+            logger.purge_step = logging_step_of(state)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured Trainer plus this template's callbacks.
 
-        ``fit`` gets checkpoints and a closing summary. ``validate``, ``test`` and ``predict``
-        report on the console (``predict`` writes into the checkpoint's run folder) and open no
-        new run folder.
+        ``fit`` gets the fast route, checkpoints, a stop for a diverging run and a closing
+        summary. ``validate``, ``test`` and ``predict`` report on the console (``predict``
+        writes into the checkpoint's run folder) and open no new run folder.
         """
-        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
-        callbacks: list[Callback] = []
-        if config.get("enable_progress_bar") is not False:
+        config = self.config_init.get(str(self.subcommand), self.config_init)
+        trainer = config["trainer"]
+        callbacks = list(trainer.get("callbacks") or [])
+        lean = trainer.get("barebones")  # Lightning refuses a bar, a logger and checkpoints
+        bar = trainer.get("enable_progress_bar") is not False and not lean
+        if bar and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(ThrottledProgressBar())
         callbacks.append(PredictionsWriter())  # after the bar, so its line follows the bar's
         if self.subcommand in (None, "fit"):
-            if config.get("enable_checkpointing") is not False:
-                keys = self._parser(self.subcommand).callback_keys
-                callbacks += [self._get(self.config_init, key) for key in keys]
+            callbacks += [FastSteps(**vars(config["fast_steps"])), StopOnDivergence()]
+            if trainer.get("enable_checkpointing") is not False and not lean:
+                callbacks += [
+                    cls(**vars(config[key]))
+                    for cls, key in FIT_CALLBACKS.items()
+                    if key != "fast_steps"
+                ]
             callbacks.append(RunSummary())
-        else:
-            config.update(logger=False, enable_checkpointing=False)
+        if self.subcommand in EVALUATING:
+            kwargs.setdefault("logger", False)
             self.save_config_callback = None
-        return self._instantiate_trainer(config, callbacks)
+        if lean:
+            kwargs.setdefault("logger", False)
+        return super().instantiate_trainer(**kwargs, callbacks=callbacks)
 
 
+FIT_CALLBACKS = {
+    BestCheckpoint: "checkpoint",
+    LatestCheckpoint: "last_checkpoint",
+    FastSteps: "fast_steps",
+}
 EVALUATING = ("validate", "test", "predict")
 DATA_HPARAMS = "datamodule_hyper_parameters"
 
@@ -147,22 +174,39 @@ def _use_the_fit_of(checkpoint: Path, state: dict, data) -> None:
         data.init_args.checkpoint = str(checkpoint)
 
 
-def _option_value(args: list[str], name: str) -> str | None:
-    """The value of ``--name value`` or ``--name=value`` in a command line, else None."""
+def _checkpoint_named_in(args: list[str]) -> str | None:
+    """``--ckpt_path`` as parsing will see it: on the command line, or else in the last
+    ``--config`` file that names one."""
+    found = None
+    for name, value in _options(args):
+        if name == "--ckpt_path":
+            return value
+        if name in ("--config", "-c") and Path(value).is_file():
+            loaded = yaml.safe_load(Path(value).read_text())
+            if isinstance(loaded, dict) and loaded.get("ckpt_path"):
+                found = str(loaded["ckpt_path"])
+    return found
+
+
+def _options(args: list[str]):
+    """(name, value) of each ``--name value`` or ``--name=value`` in a command line."""
     for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith(name + "="):
-            return arg[len(name) + 1 :]
-    return None
+        if "=" in arg and arg.startswith("-"):
+            yield tuple(arg.split("=", 1))
+        elif arg.startswith("-") and i + 1 < len(args):
+            yield arg, args[i + 1]
 
 
-def _quiet_known_notices() -> None:
-    """Silence notices that do not apply to this template, each for the reason given."""
+@functools.cache
+def quiet_known_notices() -> None:
+    """Silence notices that do not apply to this template, each for the reason given (once a
+    process: filters pile up otherwise)."""
     # Raised inside Lightning's own pytree helper under torch >= 2.9; nothing here can change it.
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     # validate/test/predict restore only weights; the checkpoint callback of fit is not needed.
     warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks.*")
+    # The fast route hands the module's step a dataloader_iter on purpose (fast_steps.py).
+    warnings.filterwarnings("ignore", message=".*`dataloader_iter`.*")
     # Metrics are logged once per epoch, so the per-step logging interval does not matter.
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     # An advertisement for a hosted logger, printed on every run; TensorBoard is the logger here.
@@ -216,10 +260,11 @@ def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
     With ``run=False`` it only builds the objects (no subcommand in ``args``), for scripts that
     drive ``cli.trainer`` themselves.
     """
-    _quiet_known_notices()
+    quiet_known_notices()
     return FFNNCLI(
         FeedForwardModule,
         TabularDataModule,
+        trainer_class=Trainer,
         subclass_mode_data=True,
         args=args,
         run=run,

@@ -1,10 +1,15 @@
-"""What each kind of problem needs: its losses, its output transform and its metrics."""
+"""What each kind of problem is: which targets make it, its output width and target tensor,
+its losses, its output transform and its metrics. The one place that knows the task names."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import torch
 import torchmetrics
 from torch import Tensor, nn
@@ -12,6 +17,8 @@ from torch.nn import functional as F
 from torchmetrics import classification
 
 from ffnn_lightning.errors import InputError
+
+TaskName = Literal["binary", "multiclass", "regression"]
 
 
 class BinaryHingeLoss(nn.Module):
@@ -41,18 +48,33 @@ class Task:
     name: str
     losses: dict[str, Callable[[], nn.Module]]
     predict: Callable[[Tensor], dict[str, Tensor]]
-    metrics: Callable[[int, bool], dict[str, torchmetrics.Metric]]  # (outputs, full set)
+    base_metrics: Callable[[int, bool], dict[str, torchmetrics.Metric]]  # (outputs, full set)
     min_outputs: int = 1
     max_outputs: int | None = None
 
+    @property
+    def is_classification(self) -> bool:
+        return self.name != "regression"
+
+    def num_outputs(self, classes: list[str] | None, targets: np.ndarray) -> int:
+        """The network's output width: 1 for binary, one per class, one per target column."""
+        if self.name == "binary":
+            return 1
+        if self.name == "multiclass":
+            return len(classes)
+        return targets.reshape(len(targets), -1).shape[1]
+
+    def target_tensor(self, targets: np.ndarray) -> Tensor:
+        """Targets as the loss takes them: class indices for multiclass, float columns else."""
+        if self.name == "multiclass":
+            return torch.from_numpy(targets.reshape(-1).astype(np.int64))
+        return torch.from_numpy(targets.astype(np.float32).reshape(len(targets), -1))
+
     def loss(self, name: str | None, out_features: int) -> nn.Module:
-        """The loss module; refuses a loss or an output width that does not fit the task."""
+        """The loss module, by name or class path; refuses a loss name or an output width that
+        does not fit the task."""
         name = name or next(iter(self.losses))
-        if name not in self.losses:
-            raise InputError(
-                f"Loss {name!r} does not fit the {self.name} task. "
-                f"Valid losses for {self.name}: {sorted(self.losses)}."
-            )
+        loss_class = self.losses[name] if name in self.losses else _loss_class(name, self)
         if out_features < self.min_outputs or (
             self.max_outputs and out_features > self.max_outputs
         ):
@@ -65,7 +87,13 @@ class Task:
                 f"The {self.name} task needs {width} output unit(s), got out_features="
                 f"{out_features}."
             )
-        return self.losses[name]()
+        return loss_class()
+
+    def metrics(
+        self, out_features: int, full: bool, extra: dict[str, str] | None = None
+    ) -> dict[str, torchmetrics.Metric]:
+        """The task's metrics (the full set on validation and test) and the config's extras."""
+        return {**self.base_metrics(out_features, full), **extra_metrics(extra, out_features)}
 
 
 def _binary_predict(logits: Tensor) -> dict[str, Tensor]:
@@ -84,6 +112,45 @@ def _multiclass_predict(logits: Tensor) -> dict[str, Tensor]:
 
 def _regression_predict(outputs: Tensor) -> dict[str, Tensor]:
     return {"prediction": outputs}
+
+
+def _loss_class(path: str, task: Task) -> type[nn.Module]:
+    """A loss module class by class path (``torch.nn.SmoothL1Loss``)."""
+    cls = _import(path)
+    if isinstance(cls, type) and issubclass(cls, nn.Module):
+        return cls
+    raise InputError(
+        f"Loss {path!r} does not fit the {task.name} task. Valid losses for {task.name}: "
+        f"{sorted(task.losses)}, or the class path of a torch.nn.Module loss such as "
+        "'torch.nn.SmoothL1Loss'."
+    )
+
+
+def _import(path: str) -> object | None:
+    """The object a dotted path names, or None."""
+    module_name, _, name = path.rpartition(".")
+    if not module_name:
+        return None
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def extra_metrics(paths: dict[str, str] | None, num_outputs: int) -> dict[str, torchmetrics.Metric]:
+    """Metrics named in the config, ``{name: class path}``; a class that takes
+    ``num_classes`` gets the output width."""
+    metrics = {}
+    for name, path in (paths or {}).items():
+        cls = _import(path)
+        if not (isinstance(cls, type) and issubclass(cls, torchmetrics.Metric)):
+            raise InputError(
+                f"Metric {name}: {path!r} is not the class path of a torchmetrics.Metric, "
+                "e.g. 'torchmetrics.classification.BinaryPrecision'."
+            )
+        takes_classes = "num_classes" in inspect.signature(cls).parameters
+        metrics[name] = cls(num_classes=num_outputs) if takes_classes else cls()
+    return metrics
 
 
 def _binary_metrics(_: int, full: bool) -> dict[str, torchmetrics.Metric]:
@@ -136,6 +203,24 @@ TASKS: dict[str, Task] = {
         _regression_metrics,
     ),
 }
+
+
+MAX_FLOAT_CLASSES = 10
+
+
+def infer_task(targets: np.ndarray, classes: list[str] | None = None) -> Task:
+    """Integer targets are classes; so are float targets with at most 10 whole values (0.0 /
+    1.0 labels); any other float targets, or several target columns, are regression."""
+    if classes is not None:
+        return TASKS["binary" if len(classes) <= 2 else "multiclass"]
+    if targets.ndim == 2 and targets.shape[1] > 1:
+        return TASKS["regression"]
+    values = np.unique(targets)
+    if targets.dtype.kind == "f" and (
+        len(values) > MAX_FLOAT_CLASSES or not np.all(np.mod(values, 1) == 0)
+    ):
+        return TASKS["regression"]
+    return TASKS["binary" if len(values) <= 2 else "multiclass"]
 
 
 def get_task(name: str) -> Task:

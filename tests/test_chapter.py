@@ -31,6 +31,7 @@ def test_two_epochs_match_the_chapters_loop(run_cli, config, loss, optimizer):
     assert logged == pytest.approx(expected, rel=1e-4)
 
 
+@pytest.mark.slow  # the two-epoch comparison above is its fast equivalent
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
 def test_full_ten_epoch_run_completes(run_cli, optimizer):
     cli = run_cli("fit", "--config", str(CONFIGS / f"blobs_{optimizer}.yaml"))

@@ -89,3 +89,12 @@ def test_validate_test_and_predict_use_the_checkpoint(run_cli, caplog):
     for r in rows:
         assert float(r["probability_0"]) + float(r["probability_1"]) == pytest.approx(1.0)
         assert r["label"] == ("1" if float(r["probability_1"]) > 0.5 else "0")
+
+
+def test_lr_find_writes_its_suggestion_and_plot_into_the_run_folder(run_cli, caplog):
+    cli = run_cli("lr_find", "--config", ADAM, *SHORT, "--num_training=30")
+    run = Path(cli.trainer.log_dir)
+    assert (run / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    rows = list(csv.DictReader((run / "lr_find.csv").open()))
+    assert len(rows) > 10 and float(rows[-1]["lr"]) > float(rows[0]["lr"])
+    assert "Suggested learning rate: " in caplog.text and "--model.lr " in caplog.text

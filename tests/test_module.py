@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
+from ffnn_lightning.fast_steps import FastSteps
 
 
 def fit(module: FeedForwardModule, data=None, **trainer_kwargs) -> L.Trainer:
@@ -35,13 +36,16 @@ def weights(module: FeedForwardModule) -> list[torch.Tensor]:
     return [p.detach().clone() for p in module.parameters()]
 
 
-def test_steps_per_call_does_not_change_the_updates():
-    one, many = small_module(steps_per_call=1), small_module(steps_per_call=7)
-    fit(one)
-    trainer = fit(many)
-    for a, b in zip(weights(one), weights(many), strict=True):
+def test_fast_route_makes_exactly_the_updates_of_lightnings_own_steps():
+    plain, fast = small_module(), small_module()
+    fit(plain)
+    fast_steps = FastSteps(steps_per_call=7)  # 15 batches an epoch: calls of 7, 7 and 1
+    trainer = fit(fast, callbacks=[fast_steps])
+    for a, b in zip(weights(plain), weights(fast), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert trainer.global_step == 2 * 15  # 240 training rows / 16 per batch, per epoch
+    assert type(fast).training_step is FeedForwardModule.training_step
+    assert fast.automatic_optimization and "training_step" not in vars(fast)  # handed back
 
 
 class CountsOptimizerSteps(L.Callback):
@@ -54,20 +58,27 @@ class CountsOptimizerSteps(L.Callback):
         self.calls += 1
 
 
-def test_direct_steps_make_the_same_updates_as_lightnings_hooked_route():
-    direct, hooked = small_module(), small_module()
-    fit(direct)
+def test_fast_route_steps_aside_for_a_callback_that_watches_every_step(caplog):
     counter = CountsOptimizerSteps()
-    trainer = fit(hooked, callbacks=[counter])
-    assert (direct._direct, hooked._direct) == (True, False)
-    for a, b in zip(weights(direct), weights(hooked), strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert counter.calls == trainer.global_step == 2 * 15  # a callback's hook still runs
+    trainer = fit(small_module(), callbacks=[FastSteps(), counter])
+    assert counter.calls == trainer.global_step == 2 * 15
+    assert (
+        "Fast steps off: CountsOptimizerSteps runs on_before_optimizer_step for every batch"
+        in caplog.text
+    )
 
 
-def test_max_steps_is_exact_whatever_steps_per_call():
-    trainer = fit(small_module(steps_per_call=7), max_epochs=-1, max_steps=10)
-    assert trainer.global_step == 10
+def test_fast_route_steps_epoch_schedulers_as_lightning_does():
+    def scheduled(*callbacks) -> float:
+        module = small_module(
+            optimizer=partial(torch.optim.SGD, lr=1.0),
+            lr_scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5),
+        )
+        return (
+            fit(module, max_epochs=3, callbacks=list(callbacks)).optimizers[0].param_groups[0]["lr"]
+        )
+
+    assert scheduled(FastSteps()) == scheduled() == pytest.approx(0.125)
 
 
 def test_epoch_loss_is_the_mean_over_all_samples():
@@ -81,34 +92,36 @@ def test_epoch_loss_is_the_mean_over_all_samples():
     assert trainer.callback_metrics["train/loss"].item() == pytest.approx(expected.item())
 
 
-def test_gradient_clipping_limits_each_update():
-    clipped = small_module(
-        optimizer=partial(torch.optim.SGD, lr=1.0), gradient_clip_val=1e-3, steps_per_call=1
-    )
+def test_the_trainers_gradient_clipping_limits_each_update():
+    clipped = small_module(optimizer=partial(torch.optim.SGD, lr=1.0))
     before = torch.cat([p.flatten() for p in weights(clipped)])
-    fit(clipped, max_epochs=-1, max_steps=1, limit_val_batches=0)
+    fit(clipped, max_epochs=-1, max_steps=1, limit_val_batches=0, gradient_clip_val=1e-3)
     after = torch.cat([p.flatten() for p in weights(clipped)])
     assert (after - before).norm().item() == pytest.approx(1e-3, rel=1e-3)
 
 
-def test_scheduler_steps_once_per_epoch():
-    module = small_module(
-        optimizer=partial(torch.optim.SGD, lr=1.0),
-        lr_scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5),
+def test_a_loss_by_class_path_trains():
+    module = FeedForwardModule(
+        in_features=8, hidden=[16], task="regression", loss="torch.nn.SmoothL1Loss"
     )
-    trainer = fit(module, max_epochs=3)
-    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.125)
+    assert isinstance(module.loss_fn, torch.nn.SmoothL1Loss)
+
+
+def test_extra_metrics_from_the_config_are_logged_on_validation():
+    module = small_module(metrics={"precision": "torchmetrics.classification.BinaryPrecision"})
+    trainer = fit(module, max_epochs=1)
+    assert 0.0 <= trainer.callback_metrics["val/precision"].item() <= 1.0
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"task": "binary", "loss": "mse"}, r"Loss 'mse' does not fit the binary task.*'bce'"),
         ({"task": "binary", "out_features": 3}, "needs exactly 1 output unit"),
         ({"task": "multiclass", "out_features": 1}, "needs at least 2 output unit"),
         ({"task": "regression", "loss": "hinge"}, "Loss 'hinge' does not fit the regression"),
         ({"task": "ranking"}, r"Unknown task 'ranking'. Valid tasks: \['binary'"),
-        ({"steps_per_call": 0}, "steps_per_call must be a positive integer"),
+        ({"task": "binary", "loss": "torch.nn.NoSuchLoss"}, r"or the class path of a torch"),
+        ({"metrics": {"p": "torch.nn.ReLU"}}, r"Metric p: 'torch.nn.ReLU' is not the class path"),
     ],
 )
 def test_misfitting_choices_fail_when_built(kwargs, message):

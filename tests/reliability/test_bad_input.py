@@ -58,7 +58,6 @@ BAD = {
         ["--data=ffnn_lightning.data.BundledDataModule", "--data.name=mnist"],
         "mnist",
     ),
-    "loss that does not fit": (["--model.loss=mse"], "Loss 'mse' does not fit the binary task"),
     "hidden width 0": (["--model.hidden=[16, 0]"], "Every hidden width must be a positive integer"),
     "negative hidden width": (["--model.hidden=[-4]"], "Every hidden width must be a positive"),
     "batch size 0": (["--data.init_args.batch_size=0"], "batch_size must be a positive integer"),

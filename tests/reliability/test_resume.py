@@ -51,7 +51,7 @@ def test_killed_mid_epoch_and_resumed_ends_with_the_same_weights_and_metrics(tmp
 
     killer = [
         "--trainer.callbacks+=tests.reliability.test_resume.KillAt",
-        "--trainer.callbacks.step=60",
+        "--trainer.callbacks.step=45",
     ]
     assert cli(*RUN, *killer, cwd=killed).returncode == -signal.SIGKILL
     saved_step = last_checkpoint(killed)["global_step"]

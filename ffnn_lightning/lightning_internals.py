@@ -1,0 +1,44 @@
+"""Every use of Lightning's private or undocumented internals in this package, each with why no
+public API does it.
+
+``tests/test_lightning_internals.py`` exercises each one and fails, naming it, if a Lightning
+upgrade moves it. Nothing else in the package may reach behind Lightning's public API.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+
+CHECKPOINT_LOGGING_STEP = ("loops", "fit_loop", "epoch_loop.state_dict", "_batches_that_stepped")
+
+
+def logging_step_of(checkpoint: dict) -> int:
+    """The logger step a checkpoint was written at (Lightning's ``_batches_that_stepped``).
+
+    A resumed run purges what the interrupted run logged after its checkpoint, so TensorBoard
+    shows one run; the purge needs that step. Lightning keeps it only in the epoch loop's
+    private state in the checkpoint file, and offers no public way to read it from a file.
+    """
+    value = checkpoint
+    for key in CHECKPOINT_LOGGING_STEP:
+        value = value[key]
+    return int(value)
+
+
+def hand_step_count_to(trainer: L.Trainer, manual: bool) -> None:
+    """Make the optimizer steps counted so far count for the route that trains next.
+
+    Lightning keeps two counters of optimizer steps, one for automatic and one for manual
+    optimization, and ``trainer.global_step`` reads the one of the module's current mode. The
+    fast route trains in manual mode and hands the module back in automatic mode, and a run
+    may resume on the other route than the one that wrote its checkpoint; without this,
+    ``global_step`` (hence ``max_steps``, checkpoints' step, the logs) would restart at 0.
+    The counters are attributes of the fit loop's epoch loop, which Lightning does not
+    document; no public API sets ``global_step``.
+    """
+    loop = trainer.fit_loop.epoch_loop
+    automatic = loop.automatic_optimization.optim_progress.optimizer.step.total
+    manual_total = loop.manual_optimization.optim_step_progress.total
+    count = max(automatic.completed, manual_total.completed)
+    target = manual_total if manual else automatic
+    target.ready = target.completed = count

@@ -1,0 +1,61 @@
+"""Lightning's Trainer with one more command: ``lr_find``, the learning-rate finder."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.tuner import Tuner
+from lightning.pytorch.utilities import rank_zero_info
+
+
+class Trainer(L.Trainer):
+    """``L.Trainer``; ``python -m ffnn_lightning lr_find`` runs :meth:`lr_find`."""
+
+    def lr_find(
+        self,
+        model: L.LightningModule,
+        datamodule: L.LightningDataModule | None = None,
+        min_lr: float = 1e-6,
+        max_lr: float = 1.0,
+        num_training: int = 100,
+        mode: str = "exponential",
+        early_stop_threshold: float | None = 4.0,
+    ) -> float | None:
+        """Sweep the learning rate from ``min_lr`` to ``max_lr`` over ``num_training`` steps
+        (Lightning's learning-rate finder) and suggest one.
+
+        Writes ``lr_find.png`` (loss against learning rate, the suggestion marked) and
+        ``lr_find.csv`` (every step's rate and loss) into the run folder, and prints the
+        suggestion with the option that uses it. The model's weights are left as they were.
+        """
+        finder = Tuner(self).lr_find(
+            model,
+            datamodule=datamodule,
+            min_lr=min_lr,
+            max_lr=max_lr,
+            num_training=num_training,
+            mode=mode,
+            early_stop_threshold=early_stop_threshold,
+            update_attr=False,
+        )
+        if finder is None or not self.is_global_zero:
+            return None
+        folder = Path(self.log_dir or self.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "lr_find.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["lr", "loss"])
+            writer.writerows(zip(finder.results["lr"], finder.results["loss"], strict=True))
+        suggestion = finder.suggestion()
+        figure = finder.plot(suggest=suggestion is not None)
+        figure.savefig(folder / "lr_find.png", dpi=120, bbox_inches="tight")
+        if suggestion is None:
+            rank_zero_info(f"No learning rate to suggest: see {folder / 'lr_find.png'}.")
+        else:
+            rank_zero_info(
+                f"Suggested learning rate: {suggestion:.3g} (--model.lr {suggestion:.3g}); "
+                f"loss curve in {folder / 'lr_find.png'}"
+            )
+        return suggestion
