@@ -70,9 +70,10 @@ class FastSteps(L.Callback):
             raise ValueError(f"steps_per_call must be a positive integer, got {steps_per_call}.")
         self.steps_per_call = steps_per_call
         self.engaged = False
+        self.reason: str | None = None  # why the last fit took Lightning's route, if it did
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        reason = self.plain_route_reason(trainer, pl_module)
+        self.reason = reason = self.plain_route_reason(trainer, pl_module)
         if reason is not None:
             rank_zero_info(f"Fast steps off: {reason}; Lightning steps every batch itself.")
             return

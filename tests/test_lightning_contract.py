@@ -20,6 +20,7 @@ from lightning.pytorch import callbacks as lc
 from torch.utils.data import DataLoader, TensorDataset
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
+from ffnn_lightning.fast_steps import FastSteps
 from ffnn_lightning.logs import read_scalars
 from ffnn_lightning.network import FeedForwardNetwork
 from tests.conftest import CONFIGS
@@ -67,6 +68,7 @@ class DocsLogsEveryStep(DocsModule):
 
 @dataclass
 class Case:
+    route: str  # "fast" or "plain": whether FastSteps trains or steps aside
     args: list[str] = field(default_factory=list)  # the template's command line
     kwargs: dict = field(default_factory=dict)  # the reference Trainer's, or None: no reference
     callbacks: list = field(default_factory=list)  # the reference's callbacks (factories)
@@ -129,21 +131,28 @@ def averaged(cli, folder):
 
 
 CASES = {
-    "as shipped (fast route)": Case(effect=steps(2 * STEPS_PER_EPOCH)),
+    "as shipped (fast route)": Case("fast", effect=steps(2 * STEPS_PER_EPOCH)),
     "accumulate_grad_batches": Case(
-        ["--trainer.accumulate_grad_batches=4"], {"accumulate_grad_batches": 4}, effect=steps(10)
+        "plain",
+        ["--trainer.accumulate_grad_batches=4"],
+        {"accumulate_grad_batches": 4},
+        effect=steps(10),
     ),
-    "gradient_clip_val": Case(["--trainer.gradient_clip_val=0.01"], {"gradient_clip_val": 0.01}),
+    "gradient_clip_val": Case(
+        "plain", ["--trainer.gradient_clip_val=0.01"], {"gradient_clip_val": 0.01}
+    ),
     "fast_dev_run": Case(
-        ["--trainer.fast_dev_run=true"], {"fast_dev_run": True}, effect=no_run_folder
+        "plain", ["--trainer.fast_dev_run=true"], {"fast_dev_run": True}, effect=no_run_folder
     ),
     "LearningRateFinder": Case(
+        "plain",
         ["--trainer.callbacks+=LearningRateFinder", "--trainer.callbacks.num_training_steps=30"],
         callbacks=[partial(lc.LearningRateFinder, num_training_steps=30)],
         effect=lr_found,
     ),
-    "RichProgressBar": Case(["--trainer.callbacks+=RichProgressBar"], effect=rich_bar),
+    "RichProgressBar": Case("plain", ["--trainer.callbacks+=RichProgressBar"], effect=rich_bar),
     "self.log per step": Case(
+        "plain",
         ["--trainer.log_every_n_steps=1"],
         {"log_every_n_steps": 1},
         template_module=LogsEveryStep,
@@ -151,6 +160,7 @@ CASES = {
         effect=scalars("train/step_loss", 2 * STEPS_PER_EPOCH),
     ),
     "LearningRateMonitor per step": Case(
+        "plain",
         [
             "--trainer.callbacks+=LearningRateMonitor",
             "--trainer.callbacks.logging_interval=step",
@@ -160,21 +170,29 @@ CASES = {
         effect=scalars("lr-Adam", 2 * STEPS_PER_EPOCH),
     ),
     "LBFGS (a closure)": Case(
+        "plain",
         ["--model.optimizer=LBFGS", "--model.optimizer.lr=0.1", "--model.optimizer.max_iter=3"],
         optimizer=partial(torch.optim.LBFGS, lr=0.1, max_iter=3),
     ),
-    "precision bf16-mixed": Case(["--trainer.precision=bf16-mixed"], {"precision": "bf16-mixed"}),
-    "val_check_interval": Case(["--trainer.val_check_interval=0.5"], {"val_check_interval": 0.5}),
+    "precision bf16-mixed": Case(
+        "plain", ["--trainer.precision=bf16-mixed"], {"precision": "bf16-mixed"}
+    ),
+    "val_check_interval": Case(
+        "plain", ["--trainer.val_check_interval=0.5"], {"val_check_interval": 0.5}
+    ),
     "limit_train_batches": Case(
-        ["--trainer.limit_train_batches=5"], {"limit_train_batches": 5}, effect=steps(10)
+        "plain", ["--trainer.limit_train_batches=5"], {"limit_train_batches": 5}, effect=steps(10)
     ),
-    "max_steps": Case(["--trainer.max_steps=7"], {"max_steps": 7}, effect=steps(7)),
+    "max_steps": Case("plain", ["--trainer.max_steps=7"], {"max_steps": 7}, effect=steps(7)),
     "overfit_batches": Case(
-        ["--trainer.overfit_batches=3"], {"overfit_batches": 3}, effect=steps(6)
+        "plain", ["--trainer.overfit_batches=3"], {"overfit_batches": 3}, effect=steps(6)
     ),
-    "detect_anomaly": Case(["--trainer.detect_anomaly=true"], {"detect_anomaly": True}),
-    "profiler simple": Case(["--trainer.profiler=simple"], {"profiler": "simple"}, effect=profiled),
+    "detect_anomaly": Case("fast", ["--trainer.detect_anomaly=true"], {"detect_anomaly": True}),
+    "profiler simple": Case(
+        "plain", ["--trainer.profiler=simple"], {"profiler": "simple"}, effect=profiled
+    ),
     "EarlyStopping": Case(
+        "fast",
         [
             "--trainer.max_epochs=4",
             "--trainer.callbacks+=EarlyStopping",
@@ -187,23 +205,28 @@ CASES = {
         effect=stopped_early,
     ),
     "StochasticWeightAveraging": Case(
+        "fast",
         ["--trainer.callbacks+=StochasticWeightAveraging", "--trainer.callbacks.swa_lrs=0.01"],
         callbacks=[partial(lc.StochasticWeightAveraging, swa_lrs=0.01)],
         effect=averaged,
     ),
     "CSVLogger": Case(
-        ["--trainer.logger=CSVLogger", "--trainer.logger.save_dir=csv"], effect=csv_written
+        "fast", ["--trainer.logger=CSVLogger", "--trainer.logger.save_dir=csv"], effect=csv_written
     ),
-    "deterministic": Case(["--trainer.deterministic=true"], {"deterministic": True}),
+    "deterministic": Case("fast", ["--trainer.deterministic=true"], {"deterministic": True}),
     "check_val_every_n_epoch": Case(
+        "fast",
         ["--trainer.check_val_every_n_epoch=2"],
         {"check_val_every_n_epoch": 2},
         effect=validated_every_second_epoch,
     ),
-    "max_time": Case(["--trainer.max_time=00:00:10:00"], {"max_time": "00:00:10:00"}),
-    "num_sanity_val_steps": Case(["--trainer.num_sanity_val_steps=2"], {"num_sanity_val_steps": 2}),
-    "barebones": Case(["--trainer.barebones=true"], {"barebones": True}),
+    "max_time": Case("plain", ["--trainer.max_time=00:00:10:00"], {"max_time": "00:00:10:00"}),
+    "num_sanity_val_steps": Case(
+        "fast", ["--trainer.num_sanity_val_steps=2"], {"num_sanity_val_steps": 2}
+    ),
+    "barebones": Case("fast", ["--trainer.barebones=true"], {"barebones": True}),
     "BatchSizeFinder": Case(
+        "plain",
         [
             "--trainer.callbacks+=BatchSizeFinder",
             "--trainer.callbacks.init_val=16",
@@ -257,6 +280,8 @@ def test_flag_or_callback_behaves_as_with_lightnings_textbook_module(name, tmp_p
     monkeypatch.chdir(tmp_path)
     case = CASES[name]
     cli = run_template(case, tmp_path)
+    fast_steps = next(c for c in cli.trainer.callbacks if isinstance(c, FastSteps))
+    assert ("fast" if fast_steps.reason is None else "plain") == case.route, fast_steps.reason
     if case.effect is not None:
         assert case.effect(cli, tmp_path), f"{name}: the feature's effect is not visible"
     if case.kwargs is None:
