@@ -91,7 +91,7 @@ def measure_template(samples: int, batch_size: int | None, epochs: int) -> dict:
             ],
             run=False,
         )  # fmt: skip
-        _ = cli.datamodule.tensors  # data generation is not timed, as for the raw loop
+        cli.datamodule.prepare()  # data generation is not timed, as for the raw loop
         _start_peak()
         start = time.perf_counter()
         cli.trainer.fit(cli.model, cli.datamodule)

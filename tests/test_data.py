@@ -84,7 +84,7 @@ def test_bad_arguments_are_refused_with_the_value(kwargs, message):
 def test_too_few_rows_for_the_split_is_refused():
     data = BlobsDataModule(n_samples=2, val_fraction=0.1, test_fraction=0.1)
     with pytest.raises(ValueError, match="2 rows are too few"):
-        _ = data.num_features
+        data.prepare()
 
 
 def test_the_task_can_be_set_instead_of_inferred():
@@ -110,7 +110,7 @@ def test_bundled_data_sets_load_with_their_task_and_shape(name, task, features, 
 
 def test_an_unknown_bundled_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"Unknown bundled data set 'mnist'. Use one of \['iris'"):
-        _ = BundledDataModule(name="mnist").num_features
+        BundledDataModule(name="mnist").prepare()
 
 
 @pytest.mark.parametrize(
@@ -134,7 +134,7 @@ def test_nan_or_infinite_features_are_refused_naming_columns_and_counts():
     features[7, 2] = np.inf
     data = ArrayData(features, np.arange(50) % 2, split="ordered")
     with pytest.raises(ValueError, match=r"NaN or infinite values \(column 0: 2, column 2: 1\)"):
-        _ = data.num_features
+        data.prepare()
 
 
 def test_string_labels_become_class_indices_with_their_names_kept():
@@ -168,4 +168,4 @@ def test_labels_outside_the_declared_classes_are_refused_with_a_count():
     with pytest.raises(
         ValueError, match=r"10 rows have labels outside the declared classes \['a', 'b'\]: \['z'\]"
     ):
-        _ = data.num_features
+        data.prepare()

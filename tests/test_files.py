@@ -58,7 +58,7 @@ def test_unreadable_files_are_named(tmp_path, content, message):
     if content is not None:
         path.write_text(content)
     with pytest.raises(InputError, match=message):
-        _ = FileDataModule(path=str(path), target="species").num_features
+        FileDataModule(path=str(path), target="species").prepare()
 
 
 def test_fit_and_predict_on_a_csv_through_the_command_line(tmp_path, run_cli):
@@ -95,7 +95,7 @@ def test_unknown_split_names_are_refused(tmp_path):
     pd.read_csv(path).assign(part=["train", "train", "valid", "test"]).to_csv(path, index=False)
     data = FileDataModule(path=str(path), target="species", drop=["id"], split_column="part")
     with pytest.raises(InputError, match=r"one of \['train', 'val', 'test'\], got \['valid'\]"):
-        _ = data.num_features
+        data.prepare()
 
 
 def test_a_files_scaling_is_fitted_on_its_training_rows_only(tmp_path):

@@ -77,7 +77,7 @@ def test_columns_that_do_not_match_are_listed(trained, tmp_path):
     pets(5).drop(columns=["species", "colour"]).assign(age=1).to_csv("new.csv", index=False)
     data = FileDataModule(path="new.csv", target="species", drop=["id"], checkpoint=checkpoint)
     with pytest.raises(InputError, match=r"Missing: \['colour'\]. Unexpected: \['age'\]"):
-        _ = data.num_features
+        data.prepare()
 
 
 @pytest.mark.parametrize(
@@ -148,4 +148,4 @@ def test_a_fit_with_types_not_known_to_be_safe_is_refused_by_name(tmp_path):
     with pytest.raises(
         InputError, match=r"not known to be safe to load: \['tests.test_predict.Doubler'\]"
     ):
-        _ = DoubledIris(checkpoint=str(checkpoint)).num_features
+        DoubledIris(checkpoint=str(checkpoint)).prepare()

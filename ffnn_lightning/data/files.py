@@ -84,7 +84,7 @@ class FileDataModule(TabularDataModule):
 
     def row_ids(self, split: str) -> dict[str, list]:
         """``row``: the row's position in the file (after the header), and the drop columns."""
-        ids = self._ids.iloc[self._prepared.rows[split]]
+        ids = self._ids.iloc[self.prepare().rows[split]]
         return {"row": ids.index.tolist(), **{c: ids[c].tolist() for c in ids.columns}}
 
     def assigned_splits(self):

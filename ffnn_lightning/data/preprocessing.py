@@ -1,0 +1,121 @@
+"""What the data learns from its training rows and applies to every row: the preprocessing,
+the labels' encoding, and how that fit travels in a checkpoint (skops, not pickle)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.base import TransformerMixin
+
+from ffnn_lightning.errors import InputError
+from ffnn_lightning.tasks import TaskName
+
+
+class Fitted(NamedTuple):
+    """What the data learnt from its training rows, which new rows must be given in the same
+    way: a checkpoint carries it (see :meth:`TabularDataModule.state_dict`)."""
+
+    task: TaskName
+    classes: list[str] | None  # class names, in the order of the network's class indices
+    columns: list[str] | None  # the raw feature columns, in order (tables only)
+    num_outputs: int
+    target_mean: list[float] | None  # regression targets are standardized with these
+    target_std: list[float] | None
+    preprocessor: TransformerMixin | None  # fitted on the training rows
+
+
+def transform(
+    features: np.ndarray | pd.DataFrame, preprocessor: TransformerMixin | None, is_frame: bool
+) -> Tensor:
+    """The network's float32 input: the fitted preprocessing applied to every row."""
+    if preprocessor is not None:
+        features = preprocessor.transform(features)
+    features = np.asarray(features, dtype=np.float32)
+    if features.ndim != 2:
+        raise InputError(f"load() must return 2-D features, got shape {features.shape}.")
+    if is_frame:
+        check_finite(features)
+    return torch.from_numpy(np.ascontiguousarray(features))
+
+
+def match_columns(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
+    """The table's columns in the training's order; refuses missing or unexpected ones."""
+    have = [str(c) for c in frame.columns]
+    missing = [c for c in columns or [] if c not in have]
+    unexpected = [c for c in have if c not in (columns or [])]
+    if missing or unexpected:
+        raise InputError(
+            f"The table's columns do not match those the model was trained on. Missing: "
+            f"{missing}. Unexpected: {unexpected}. (Drop extra columns with the data module's "
+            "drop argument.)"
+        )
+    return frame.set_axis(have, axis=1)[columns]
+
+
+def _dumps(preprocessor: TransformerMixin | None) -> bytes | None:
+    """The fitted preprocessor in skops' format (imported only when there is one: it takes
+    most of a second)."""
+    if preprocessor is None:
+        return None
+    import skops.io
+
+    return skops.io.dumps(preprocessor)
+
+
+def fit_as_state(fitted: Fitted) -> dict:
+    """The fit as plain values, the preprocessor in skops' format."""
+    return {**fitted._asdict(), "preprocessor": _dumps(fitted.preprocessor)}
+
+
+def fit_from_state(state: dict, source: str) -> Fitted:
+    """The fit back from :func:`fit_as_state`, loaded without running its code; ``source``
+    names where it came from in errors."""
+    preprocessor = state["preprocessor"]
+    if preprocessor is not None:
+        import skops.io  # most of a second: only where there is a preprocessor
+
+        untrusted = [t for t in skops.io.get_untrusted_types(data=preprocessor) if t not in SAFE]
+        if untrusted:
+            raise InputError(
+                f"{source}: its preprocessing uses types that are not known to be "
+                f"safe to load: {untrusted}."
+            )
+        preprocessor = skops.io.loads(preprocessor, trusted=SAFE)
+    return Fitted(**{**state, "preprocessor": preprocessor})
+
+
+SAFE = ["numpy.dtype"]  # beside scikit-learn's own types, which skops trusts already
+
+
+def check_finite(features: np.ndarray) -> None:
+    """Refuse NaN or infinite feature values, naming the columns and how many there are."""
+    bad = (~np.isfinite(features)).sum(axis=0)
+    if bad.any():
+        where = ", ".join(f"column {i}: {n}" for i, n in enumerate(bad) if n)
+        raise InputError(
+            f"The features hold NaN or infinite values ({where}). Drop or fill those rows "
+            "before training."
+        )
+
+
+def encode_labels(targets: np.ndarray, declared: list[str] | None) -> tuple[list[str], np.ndarray]:
+    """Class names and each row's class index, in the declared order if classes are given."""
+    labels, indices = np.unique(targets, return_inverse=True)
+    names = [str(label) for label in labels]
+    if declared is None:
+        return names, indices
+    unknown = [name for name in names if name not in declared]
+    if unknown:
+        rows = int(np.isin(np.asarray(names)[indices], unknown).sum())
+        raise InputError(
+            f"{rows} rows have labels outside the declared classes {list(declared)}: {unknown}. "
+            "Fix the data or add them to classes."
+        )
+    position = {name: i for i, name in enumerate(declared)}
+    return list(declared), np.array([position[name] for name in names])[indices]

@@ -1,0 +1,73 @@
+"""Which rows train, validate and test: drawn with the fractions (seeded, stratified for
+classes) or named row by row by the data."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from ffnn_lightning.errors import InputError
+
+SplitMethod = Literal["ordered", "random", "stratified"]
+
+
+class Splits(NamedTuple):
+    """The rows of each split: a slice (ordered split) or an index array."""
+
+    train: slice | np.ndarray
+    val: slice | np.ndarray
+    test: slice | np.ndarray
+
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def assigned_split(names: np.ndarray, fitting: bool) -> Splits:
+    """The rows of each split as the data names them; refuses other names, and no train rows
+    where the preprocessing is to be fitted (a checkpoint's fit may test every row)."""
+    names = np.asarray(names).astype(str)
+    unknown = sorted(set(names.tolist()) - set(SPLIT_NAMES))
+    if unknown:
+        raise InputError(f"Split names must be one of {list(SPLIT_NAMES)}, got {unknown}.")
+    if fitting and not (names == "train").any():
+        raise InputError("The split names no row 'train': there would be nothing to train on.")
+    return Splits(*(np.flatnonzero(names == split) for split in SPLIT_NAMES))
+
+
+def draw_split(
+    rows: int,
+    targets: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    method: SplitMethod,
+    seed: int,
+    stratify_by_class: bool,
+) -> Splits:
+    n_val, n_test = round(rows * val_fraction), round(rows * test_fraction)
+    n_train = rows - n_val - n_test
+    if n_train < 1 or (val_fraction and n_val < 1) or (test_fraction and n_test < 1):
+        raise InputError(
+            f"{rows} rows are too few for val_fraction={val_fraction} and "
+            f"test_fraction={test_fraction}: every split needs at least one row."
+        )
+    if method == "ordered":
+        return Splits(
+            slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, rows)
+        )
+    from sklearn.model_selection import train_test_split
+
+    stratify = targets if method == "stratified" and stratify_by_class else None
+    order = np.arange(rows)
+    rest, test = (
+        train_test_split(order, test_size=n_test, random_state=seed, stratify=stratify)
+        if n_test
+        else (order, order[:0])
+    )
+    rest_stratify = None if stratify is None else stratify[rest]
+    train, val = (
+        train_test_split(rest, test_size=n_val, random_state=seed, stratify=rest_stratify)
+        if n_val
+        else (rest, rest[:0])
+    )
+    return Splits(train, val, test)
