@@ -5,14 +5,15 @@ a third of the chapter's step at batch 16 on a CPU. :class:`FastSteps` pays it o
 ``steps_per_call`` batches instead, the idea of Keras's ``steps_per_execution``: for the
 length of a fit it has Lightning hand the module's training step a ``dataloader_iter``, and
 for each batch it calls the module's own ``training_step(batch, batch_idx)``, then
-``loss.backward()`` and ``optimizer.step()``, exactly what automatic optimization does. The
+``loss.backward()`` and the optimizer's ``step()``, exactly what automatic optimization does. The
 epoch's plain schedulers are stepped at its end, as Lightning would.
 
 Faster and the same, or not at all: before each fit it looks for anything that needs
 Lightning's per-batch route and, if it finds one, leaves the fit to Lightning and says why in
-one line (see :meth:`FastSteps.plain_route_reason`). A callback whose per-batch hooks are
-content to run once per call (each sees the call's last batch, and ``outputs["loss"]`` holds
-every batch's loss) says so with a true ``handles_step_chunks`` attribute.
+one line (see :meth:`FastSteps.plain_route_reason`). A callback whose
+``on_train_batch_start/end`` are content to run once per call (each sees the call's last
+batch, and ``outputs["loss"]`` holds every batch's loss) says so with a true
+``handles_step_chunks`` attribute.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from ffnn_lightning.lightning_internals import hand_step_count_to
+from ffnn_lightning.lightning_internals import count_manual_steps, hand_step_count_to
 
-# Hooks that Lightning runs for every batch or around every backward and optimizer step.
+# Hooks that Lightning runs for every batch; a callback with ``handles_step_chunks`` is
+# content to have them run once per call.
+BATCH_HOOKS = ("on_train_batch_start", "on_train_batch_end")
+# ... and around every backward and optimizer step, which the fast route does not run.
 PER_BATCH_HOOKS = (
-    "on_train_batch_start",
-    "on_train_batch_end",
+    *BATCH_HOOKS,
     "on_before_backward",
     "on_after_backward",
     "on_before_zero_grad",
@@ -125,11 +128,15 @@ class FastSteps(L.Callback):
         dataloader_iter: Iterator,
     ) -> dict[str, torch.Tensor] | None:
         """One optimizer step per batch, as automatic optimization takes it: a step that
-        returns None is skipped. Returns every batch's loss (for per-call callbacks)."""
-        optimizer = module.optimizers()
+        returns None is skipped. The batches move to the device in one call, and the torch
+        optimizer is stepped directly: the hooks Lightning would run around it are overridden
+        by nothing on this route (see :meth:`plain_route_reason`). Returns every batch's loss
+        (for callbacks called once per call)."""
+        optimizer = module.optimizers().optimizer
+        batches = list(itertools.islice(dataloader_iter, self.steps_per_call))
         losses = []
-        for batch, batch_idx, _ in itertools.islice(dataloader_iter, self.steps_per_call):
-            output = step(trainer.strategy.batch_to_device(batch), batch_idx)
+        for batch, batch_idx, _ in trainer.strategy.batch_to_device(batches):
+            output = step(batch, batch_idx)
             loss = output["loss"] if isinstance(output, Mapping) else output
             if loss is None:
                 continue
@@ -137,6 +144,7 @@ class FastSteps(L.Callback):
             loss.backward()
             optimizer.step()
             losses.append(loss.detach())
+        count_manual_steps(trainer, len(losses))
         return {"loss": torch.stack(losses)} if losses else None
 
     def plain_route_reason(self, trainer: L.Trainer, module: L.LightningModule) -> str | None:
@@ -210,9 +218,12 @@ def _callback_reason(trainer: L.Trainer) -> str | None:
         name = type(callback).__name__
         if isinstance(callback, LearningRateFinder | BatchSizeFinder):
             return f"{name} runs trial fits"
-        if getattr(callback, "handles_step_chunks", False):
-            continue
-        hooks = [h for h in PER_BATCH_HOOKS if is_overridden(h, callback, L.Callback)]
+        excused = BATCH_HOOKS if getattr(callback, "handles_step_chunks", False) else ()
+        hooks = [
+            h
+            for h in PER_BATCH_HOOKS
+            if h not in excused and is_overridden(h, callback, L.Callback)
+        ]
         if hooks:
             return f"{name} runs {hooks[0]} for every batch"
     return None

@@ -42,3 +42,17 @@ def hand_step_count_to(trainer: L.Trainer, manual: bool) -> None:
     count = max(automatic.completed, manual_total.completed)
     target = manual_total if manual else automatic
     target.ready = target.completed = count
+
+
+def count_manual_steps(trainer: L.Trainer, steps: int) -> None:
+    """Count ``steps`` optimizer steps made outside Lightning in manual optimization.
+
+    The fast route steps the torch optimizer itself: through ``LightningOptimizer.step`` each
+    step would also run every callback's ``on_before_optimizer_step`` (none of which is
+    overridden on that route), about a tenth of the chapter's step. Lightning counts a
+    manual step only inside that call, in the epoch loop's undocumented progress tracker.
+    """
+    progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+    for tracker in (progress.total, progress.current):
+        tracker.ready += steps
+        tracker.completed += steps
