@@ -98,3 +98,14 @@ def test_lr_find_writes_its_suggestion_and_plot_into_the_run_folder(run_cli, cap
     rows = list(csv.DictReader((run / "lr_find.csv").open()))
     assert len(rows) > 10 and float(rows[-1]["lr"]) > float(rows[0]["lr"])
     assert "Suggested learning rate: " in caplog.text and "--model.lr " in caplog.text
+
+
+def test_a_checkpoint_named_in_a_config_file_brings_its_data_module(run_cli, tmp_path):
+    cli = run_cli("fit", "--config", ADAM, *SHORT)
+    last = Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    (tmp_path / "evaluate.yaml").write_text(f"ckpt_path: {last}\n")
+    validated = run_cli("validate", "--config", "evaluate.yaml")
+    assert type(validated.datamodule).__name__ == "BlobsDataModule"
+    assert validated.datamodule.n_samples == 500  # the fit's --data.init_args.n_samples
+    fit_loss = cli.trainer.callback_metrics["val/loss"].item()
+    assert validated.trainer.callback_metrics["val/loss"].item() == pytest.approx(fit_loss)

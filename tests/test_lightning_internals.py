@@ -11,6 +11,7 @@ from ffnn_lightning import BlobsDataModule, FeedForwardModule
 from ffnn_lightning.fast_steps import FastSteps
 from ffnn_lightning.lightning_internals import (
     CHECKPOINT_LOGGING_STEP,
+    count_manual_steps,
     hand_step_count_to,
     logging_step_of,
 )
@@ -54,3 +55,14 @@ def test_the_step_counters_of_both_optimization_routes_are_where_hand_step_count
     except AttributeError as error:
         pytest.fail(f"Lightning moved an optimizer step counter: {error!r}")
     assert manual == automatic == trainer.global_step == 10
+
+
+def test_manual_steps_counted_outside_lightning_show_in_global_step(tmp_path):
+    trainer = short_fit(tmp_path, FastSteps())
+    trainer.lightning_module.automatic_optimization = False  # global_step reads manual steps
+    before = trainer.global_step
+    try:
+        count_manual_steps(trainer, 3)
+    except AttributeError as error:
+        pytest.fail(f"Lightning moved the manual optimizer step counter: {error!r}")
+    assert trainer.global_step == before + 3
