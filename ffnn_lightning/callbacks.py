@@ -100,7 +100,7 @@ class LatestCheckpoint(L.Callback):
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint``, telling the fast route (:mod:`ffnn_lightning.fast_steps`)
+    """Lightning's ``ModelCheckpoint``, telling the fast route (``ffnn_lightning.fast_steps``)
     whether it saves within an epoch (``every_n_train_steps``, ``train_time_interval``): only
     then does it need to see every batch."""
 

@@ -209,9 +209,13 @@ def quiet_known_notices() -> None:
     warnings.filterwarnings("ignore", message=".*`dataloader_iter`.*")
     # Metrics are logged once per epoch, so the per-step logging interval does not matter.
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-    # An advertisement for a hosted logger, printed on every run; TensorBoard is the logger here.
+    # main(args) from scripts (compare, benchmarks, tests) is this CLI's documented use.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended.*")
+    # An advertisement for a hosted logger, and which accelerators exist but go unused: printed
+    # on every run, informing of nothing (a GPU that is used still says so).
+    noise = ("💡 Tip", "TPU available: False", "GPU available: False", "HPU available: False")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: not record.getMessage().startswith("💡 Tip")
+        lambda record: not record.getMessage().startswith(noise)
     )
 
 
@@ -270,5 +274,5 @@ def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
         run=run,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_env": False},
+        parser_kwargs={"default_env": False, "prog": "python -m ffnn_lightning"},
     )

@@ -86,6 +86,8 @@ class FeedForwardModule(L.LightningModule):
         self.train_metrics = EpochMetrics(self.task.metrics(out_features, False), persistent=True)
         self.val_metrics = EpochMetrics(self.task.metrics(out_features, True, metrics))
         self.test_metrics = EpochMetrics(self.task.metrics(out_features, True, metrics))
+        # lets Lightning's model summary show each layer's shapes and FLOPs
+        self.example_input_array = torch.zeros(1, in_features)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.network(x)

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 
 class Trainer(L.Trainer):
-    """``L.Trainer``; ``python -m ffnn_lightning lr_find`` runs :meth:`lr_find`."""
+    """``L.Trainer``; ``python -m ffnn_lightning lr_find`` runs its lr_find method."""
 
     def lr_find(
         self,

@@ -19,7 +19,7 @@ class BundledDataModule(TabularDataModule):
     ``iris`` (3 classes, 150 rows), ``wine`` (3 classes, 178), ``breast_cancer`` (binary,
     569), ``digits`` (10 classes, 8x8 pixels = 64 features, 1797) and ``diabetes``
     (regression, 442). The task follows from the targets; other arguments (split, scaling,
-    batch size) are those of :class:`TabularDataModule`.
+    batch size) are those of TabularDataModule's.
     """
 
     def __init__(self, name: BundledName = "iris", **kwargs) -> None:

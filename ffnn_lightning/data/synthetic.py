@@ -47,7 +47,7 @@ class BlobsDataModule(TabularDataModule):
 class CirclesDataModule(TabularDataModule):
     """``make_circles``: a ring inside a ring, not separable by a line (needs a nonlinearity).
 
-    Other arguments (batch size, split, ...) are those of :class:`TabularDataModule`.
+    Other arguments (batch size, split, ...) are those of TabularDataModule's.
     """
 
     def __init__(
