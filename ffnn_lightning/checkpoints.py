@@ -22,6 +22,11 @@ def read_checkpoint(
         raise InputError(f"{name} {str(path)!r} does not exist.")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except (RuntimeError, EOFError, OSError) as error:  # torch's reader on a cut or foreign file
+        raise InputError(
+            f"{name} {str(path)!r} is not a readable checkpoint: the file is truncated or "
+            f"corrupt, or not a checkpoint. ({str(error).splitlines()[0]})"
+        ) from error
     except pickle.UnpicklingError as error:
         raise InputError(
             f"Refused to load {str(path)!r}: it holds Python objects other than tensors and "

@@ -112,3 +112,12 @@ def test_a_files_scaling_is_fitted_on_its_training_rows_only(tmp_path):
     train, val = data.tensors["train"][0], data.tensors["val"][0]
     torch.testing.assert_close(train.mean(), torch.tensor(0.0), atol=1e-5, rtol=0)
     assert val.min() > 50  # scaled with the training rows' spread, not pulled in by their own
+
+
+def test_a_semicolon_csv_with_a_byte_order_mark_reads_with_its_separator(tmp_path):
+    path = tmp_path / "excel.csv"
+    rows = "".join(f"{i};{i % 3};{'xy'[i % 2]}\n" for i in range(20))
+    path.write_text("\ufeffa;b;species\n" + rows, encoding="utf-8")
+    data = FileDataModule(path=str(path), target="species", separator=";")
+    data.prepare()
+    assert data.num_features == 2 and data.class_names == ["x", "y"]

@@ -1,6 +1,6 @@
 """The base every dataset builds on: load, split, fit the preprocessing on train only, batch.
 
-A subclass only says how to load its rows (:meth:`TabularDataModule.load`); the split lives
+A subclass only says how to load its rows (``TabularDataModule.load``); the split lives
 in ``split.py``, the preprocessing and its storage in ``preprocessing.py``, the batches in
 ``batches.py``, and what a task is in ``ffnn_lightning/tasks.py``.
 """
@@ -42,7 +42,7 @@ class Prepared(NamedTuple):
 
 
 class TabularDataModule(L.LightningDataModule):
-    """In-memory tabular data: a subclass only implements :meth:`load`.
+    """In-memory tabular data: a subclass only implements load().
 
     Args:
         batch_size: rows per training step; ``None`` for full-batch gradient descent.
@@ -224,6 +224,12 @@ class TabularDataModule(L.LightningDataModule):
         classes = restored.classes if restored else self.classes
         if task.is_classification:  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
             classes, targets = encode_labels(targets, classes)
+            if restored is None and len(np.unique(targets)) < 2:
+                raise InputError(
+                    f"The target holds a single class ({classes[int(targets[0])]!r}): there "
+                    "is nothing to tell apart. Check the target column, or set task: "
+                    "regression for numbers to predict."
+                )
         splits = self._splits(targets, task.is_classification, fitting=restored is None)
         fitted = restored or self._fit(features, targets, task.name, classes, splits.train)
         x = transform(features, fitted.preprocessor, is_frame)

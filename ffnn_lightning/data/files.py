@@ -26,9 +26,10 @@ class FileDataModule(TabularDataModule):
         missing: rows with a missing feature value are dropped (``drop``) or the value is
             filled (``impute``: the training rows' median, or most frequent category). Rows
             without a target are always dropped. Either way the count is printed.
+        separator: the CSV's field separator (``;`` for many European spreadsheets).
 
     Numeric columns are standardized (``standardize``) and categories one-hot encoded, both
-    fitted on the training rows only; other arguments are those of :class:`TabularDataModule`.
+    fitted on the training rows only; other arguments are those of TabularDataModule's.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class FileDataModule(TabularDataModule):
         drop: list[str] | None = None,
         split_column: str | None = None,
         missing: Literal["drop", "impute"] = "drop",
+        separator: str = ",",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -47,6 +49,7 @@ class FileDataModule(TabularDataModule):
         self.features, self.categorical, self.drop = features, categorical, drop or []
         self.split_column = split_column
         self.missing = missing
+        self.separator = separator
         # what load() found in the file
         self._numeric: list[str] = []
         self._categories: list[str] = []
@@ -56,7 +59,7 @@ class FileDataModule(TabularDataModule):
     def load(self):
         """The feature columns and the target; no target (``None``) for a table without its
         column when a checkpoint's fit is given: that table is one to predict on."""
-        frame = read_table(Path(self.path))
+        frame = read_table(Path(self.path), self.separator)
         not_features = [self.target, self.split_column, *self.drop]
         columns = [c for c in frame.columns if c not in not_features]
         wanted = self.features if self.features is not None else columns
@@ -132,22 +135,45 @@ class FileDataModule(TabularDataModule):
         return frame
 
 
-def read_table(path: Path):
+def read_table(path: Path, separator: str = ","):
     """A CSV or Parquet file as a DataFrame, with a clear error for what cannot be read."""
     import pandas as pd
 
+    if not str(path) or str(path) == ".":
+        raise InputError("No data file given: set --data.path to a CSV or Parquet file.")
+    if path.is_dir():
+        raise InputError(f"Data file {str(path)!r} is a folder: name a CSV or Parquet file.")
     if not path.is_file():
         raise InputError(f"Data file {str(path)!r} does not exist.")
     if path.suffix.lower() == ".parquet":
         frame = pd.read_parquet(path)
     else:
-        try:
-            frame = pd.read_csv(path)
+        try:  # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not a column name
+            frame = pd.read_csv(path, sep=separator, encoding="utf-8-sig")
         except pd.errors.EmptyDataError as error:
             raise InputError(f"Data file {str(path)!r} is empty.") from error
+        except (UnicodeDecodeError, pd.errors.ParserError) as error:
+            raise InputError(
+                f"Data file {str(path)!r} is not a UTF-8 CSV file ({type(error).__name__})."
+            ) from error
+        _check_separator(path, frame, separator)
     if frame.empty:
         raise InputError(f"Data file {str(path)!r} has a header but no rows.")
     return frame
+
+
+def _check_separator(path: Path, frame, separator: str) -> None:
+    """Refuse a file read as one column whose header holds another usual separator."""
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    found = next((s for s in (";", "\t", "|", ",") if s != separator and s in header), None)
+    if found is not None:
+        shown = "\\t" if found == "\t" else found
+        raise InputError(
+            f"Data file {str(path)!r} looks separated by {found!r}, not {separator!r}: set "
+            f"--data.separator '{shown}'."
+        )
 
 
 def _is_numeric(column) -> bool:

@@ -55,9 +55,24 @@ def draw_split(
         return Splits(
             slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, rows)
         )
+    stratify = targets if method == "stratified" and stratify_by_class else None
+    try:
+        return _draw(rows, n_val, n_test, seed, stratify)
+    except ValueError as error:  # scikit-learn: a class too small to stratify
+        if stratify is None:
+            raise
+        classes = len(np.unique(stratify))
+        raise InputError(
+            f"A stratified split cannot place {classes} classes in {rows} rows with "
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} ({error}). Use "
+            "--data.init_args.split random, larger held-out fractions, or fewer classes."
+        ) from error
+
+
+def _draw(rows: int, n_val: int, n_test: int, seed: int, stratify: np.ndarray | None) -> Splits:
+    """Test rows first, then validation rows from the rest, each drawn with ``seed``."""
     from sklearn.model_selection import train_test_split
 
-    stratify = targets if method == "stratified" and stratify_by_class else None
     order = np.arange(rows)
     rest, test = (
         train_test_split(order, test_size=n_test, random_state=seed, stratify=stratify)

@@ -26,6 +26,13 @@ def earlier_run(tmp_path_factory):
         "a,species\n" + "".join(f"{i},{'xyz'[i % 3]}\n" for i in range(30))
     )
     (folder / "gaps.csv").write_text("a,species\n" + "nan,x\n" * 8)
+    (folder / "a_folder").mkdir()
+    (folder / "binary.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe\xfa" * 40)
+    (folder / "semicolons.csv").write_text("a;b;species\n" + "1;2;x\n3;4;y\n" * 10)
+    (folder / "one_class.csv").write_text("a,species\n" + "".join(f"{i},x\n" for i in range(20)))
+    (folder / "many_classes.csv").write_text(
+        "a,species\n" + "".join(f"{i},c{i % 20}\n" for i in range(40))
+    )
     before = os.getcwd()
     os.chdir(folder)
     try:
@@ -33,6 +40,7 @@ def earlier_run(tmp_path_factory):
     finally:
         os.chdir(before)
     last = Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    (folder / "truncated.ckpt").write_bytes((folder / last).read_bytes()[:5000])
     return folder, folder / last, snapshot(folder)
 
 
@@ -83,6 +91,19 @@ BAD = {
     ),
     "nothing left after dropping gaps": (csv("gaps.csv"), "no rows left after dropping"),
     "unknown config key": (["--model.hiden=[3]"], "unrecognized arguments: --model.hiden=[3]"),
+    "a folder as the data file": (csv("a_folder"), "Data file 'a_folder' is a folder"),
+    "an empty data path": (csv(""), "No data file given: set --data.path"),
+    "a binary file named .csv": (csv("binary.csv"), "'binary.csv' is not a UTF-8 CSV file"),
+    "a csv separated by ;": (csv("semicolons.csv"), "set --data.separator ';'"),
+    "a single class": (csv("one_class.csv"), "The target holds a single class ('x')"),
+    "classes too small to stratify": (
+        csv("many_classes.csv", "--data.split=stratified"),
+        "A stratified split cannot place 20 classes in 40 rows",
+    ),
+    "a truncated checkpoint": (
+        ["--ckpt_path=truncated.ckpt"],
+        "--ckpt_path 'truncated.ckpt' is not a readable checkpoint: the file is truncated",
+    ),
 }
 
 
