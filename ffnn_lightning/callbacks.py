@@ -151,7 +151,7 @@ class RunSummary(L.Callback):
             if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
                 best = Path(callback.best_model_path)
                 lines.append(f"Checkpoint, best {callback.monitor}: {best}")
-            elif isinstance(callback, LatestCheckpoint):
+            elif isinstance(callback, LatestCheckpoint) and callback.path(trainer).is_file():
                 lines.append(f"Checkpoint, latest: {callback.path(trainer)}")
         if isinstance(trainer.logger, TensorBoardLogger):
             lines.append(f"TensorBoard: tensorboard --logdir {Path(trainer.logger.root_dir)}")
@@ -188,6 +188,9 @@ class PredictionsWriter(L.Callback):
         data = trainer.datamodule
         table = data.row_ids(data.predict_split) if hasattr(data, "row_ids") else {}
         table.update(_named_columns(outputs, getattr(data, "class_names", None)))
+        if "row" in table:  # in the order of the data's rows, whatever order the split drew
+            order = sorted(range(len(table["row"])), key=table["row"].__getitem__)
+            table = {name: [column[i] for i in order] for name, column in table.items()}
         path = run_dir(trainer, trainer.ckpt_path) / self.filename
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:

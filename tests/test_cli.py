@@ -109,3 +109,20 @@ def test_a_checkpoint_named_in_a_config_file_brings_its_data_module(run_cli, tmp
     assert validated.datamodule.n_samples == 500  # the fit's --data.init_args.n_samples
     fit_loss = cli.trainer.callback_metrics["val/loss"].item()
     assert validated.trainer.callback_metrics["val/loss"].item() == pytest.approx(fit_loss)
+
+
+def test_a_run_of_no_epochs_names_no_checkpoint_it_did_not_write(run_cli, caplog):
+    cli = run_cli("fit", "--config", ADAM, *SHORT, "--trainer.max_epochs=0")
+    assert not (Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt").exists()
+    assert "Finished after 0 epochs" in caplog.text
+    assert "Checkpoint, latest" not in caplog.text
+
+
+def test_predictions_of_a_drawn_split_come_in_the_datas_row_order(run_cli):
+    circles = ["--config", str(CONFIGS / "circles.yaml"), "--trainer.max_epochs=1"]
+    cli = run_cli("fit", *circles)
+    last = str(Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    run_cli("predict", *circles, "--ckpt_path", last)
+    rows = list(csv.DictReader((Path(cli.trainer.log_dir) / "predictions.csv").open()))
+    positions = [int(r["row"]) for r in rows]
+    assert positions == sorted(positions) and positions != list(range(len(positions)))
