@@ -110,6 +110,7 @@ class TabularDataModule(L.LightningDataModule):
         self.checkpoint = checkpoint
         self.prepared: Prepared | None = None  # by prepare()
         self.restored: Fitted | None = None  # a checkpoint's fit, by load_state_dict()
+        self.fit_state: dict | None = None  # state_dict() of the prepared fit, made once
 
     def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
@@ -174,8 +175,12 @@ class TabularDataModule(L.LightningDataModule):
     # -- the fitted preprocessing travels with the checkpoint ------------------------------
     def state_dict(self) -> dict:
         """The fit, as plain values (Lightning stores it in every checkpoint): the
-        preprocessor in scikit-learn's safe ``skops`` format, not as a pickle."""
-        return fit_as_state(self.prepare().fitted)
+        preprocessor in scikit-learn's safe ``skops`` format, not as a pickle. Made once per
+        fit: every checkpoint holds it, and dumping a wide table's preprocessor takes seconds."""
+        prepared = self.prepare()
+        if self.fit_state is None:
+            self.fit_state = fit_as_state(prepared.fitted)
+        return self.fit_state
 
     def load_state_dict(self, state: dict) -> None:
         """Apply a checkpoint's fit instead of fitting one: rows are then scaled, encoded and
@@ -184,7 +189,7 @@ class TabularDataModule(L.LightningDataModule):
         if self.prepared is not None and state == self.state_dict():
             return
         self.restored = fit_from_state(state, f"{type(self).__qualname__} state")
-        self.prepared = None
+        self.prepared = self.fit_state = None
 
     # -- loading, splitting, preprocessing (once) ----------------------------------------
     def setup(self, stage: str) -> None:
