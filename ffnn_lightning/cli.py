@@ -124,6 +124,16 @@ class FFNNCLI(LightningCLI):
             # TensorBoard drops what the interrupted run logged after its checkpoint
             logger.purge_step = logging_step_of(state)
 
+    def before_fit(self) -> None:
+        """The data module's arguments beside the model's in the run's hyperparameters
+        (``hparams.yaml`` and TensorBoard's HParams tab), as ``data/<argument>``: Lightning
+        would refuse to merge the two, which share names such as ``task``."""
+        if self.trainer.logger is not None:
+            hparams = self.datamodule.hparams.items()
+            self.trainer.logger.log_hyperparams(
+                {f"data/{k}": v for k, v in hparams if not k.startswith("_")}
+            )
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured Trainer plus this template's callbacks.
 

@@ -23,3 +23,22 @@ def test_saves_flush_at_most_every_flush_secs_and_the_end_writes_everything(tmp_
     assert [step for step, _ in logged] == list(range(5))
     assert [value for _, value in logged] == pytest.approx([1.0 / (e + 1) for e in range(5)])
     assert (tmp_path / "runs" / "version_0" / "hparams.yaml").is_file()
+
+
+def test_a_finished_run_fills_the_hparams_tab_with_its_hyperparameters_and_final_metrics(run_cli):
+    from ffnn_lightning.logs import read_hparams
+    from tests.conftest import CONFIGS
+
+    cli = run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "blobs_adam.yaml"),
+        "--trainer.max_epochs=2",
+        "--data.init_args.n_samples=300",
+    )
+    hparams, metrics = read_hparams(cli.trainer.log_dir)
+    assert {"hidden", "activation", "data/batch_size", "data/n_samples"} <= set(hparams)
+    assert {"final/train/loss", "final/val/loss", "final/val/acc"} <= set(metrics)
+    scalars = read_scalars(cli.trainer.log_dir)
+    assert scalars["final/val/loss"][0][1] == pytest.approx(scalars["val/loss"][-1][1])
+    assert len(scalars["train/loss"]) == 2  # the curves themselves are untouched
