@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -38,6 +38,46 @@ class ThrottledProgressBar(TQDMProgressBar):
         if now - self._last_draw >= self.interval_s or batch_idx + 1 == self.total_train_batches:
             self._last_draw = now
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        """The logged values, without the run's version number (``v_num``)."""
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+
+class EpochLines(ProgressBar):
+    """A progress report for a log file: one plain line per epoch, where a terminal's bar would
+    write a carriage-return frame per redraw. The CLI uses it when stdout is not a terminal."""
+
+    handles_step_chunks = True  # it has no per-batch hooks
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, pl_module, trainer.current_epoch - 1)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, pl_module, trainer.current_epoch - 1)
+
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
+        """The epoch's logged values: read once the next epoch starts, when all are in."""
+        metrics = self.get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        if not self._enabled or epoch < 0 or not metrics or not trainer.is_global_zero:
+            return
+        values = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+        )
+        print(f"Epoch {epoch + 1}/{trainer.max_epochs}: {values}", flush=True)
 
 
 class LatestCheckpoint(L.Callback):

@@ -15,6 +15,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from ffnn_lightning.callbacks import (
     BestCheckpoint,
+    EpochLines,
     LatestCheckpoint,
     PredictionsWriter,
     RunSummary,
@@ -147,7 +148,7 @@ class FFNNCLI(LightningCLI):
         lean = trainer.get("barebones")  # Lightning refuses a bar, a logger and checkpoints
         bar = trainer.get("enable_progress_bar") is not False and not lean
         if bar and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(ThrottledProgressBar())
+            callbacks.append(ThrottledProgressBar() if sys.stdout.isatty() else EpochLines())
         callbacks.append(PredictionsWriter())  # after the bar, so its line follows the bar's
         if self.subcommand in (None, "fit"):
             callbacks += [FastSteps(**vars(config["fast_steps"])), StopOnDivergence()]

@@ -121,13 +121,20 @@ class FeedForwardModule(L.LightningModule):
     # Epoch metrics: one log call each per epoch (a per-step self.log costs about a third of
     # the chapter's step).
     def on_train_epoch_end(self) -> None:
-        self.log_dict(self.train_metrics.compute("train"), prog_bar=True)
+        self._log_epoch(self.train_metrics.compute("train"))
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute("val"), prog_bar=True)
+        self._log_epoch(self.val_metrics.compute("val"))
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute("test"))
+        self._log_epoch(self.test_metrics.compute("test"))
+
+    def _log_epoch(self, values: dict[str, Tensor]) -> None:
+        """Log the epoch's values; the loss and the task's first metric (accuracy, MAE) also
+        go on the progress bar, which would run off a terminal's edge with all of them."""
+        shown = dict(list(values.items())[:2])
+        self.log_dict(shown, prog_bar=True)
+        self.log_dict({name: v for name, v in values.items() if name not in shown})
 
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameters())

@@ -126,3 +126,17 @@ def test_predictions_of_a_drawn_split_come_in_the_datas_row_order(run_cli):
     rows = list(csv.DictReader((Path(cli.trainer.log_dir) / "predictions.csv").open()))
     positions = [int(r["row"]) for r in rows]
     assert positions == sorted(positions) and positions != list(range(len(positions)))
+
+
+def test_output_to_a_file_is_one_plain_line_per_epoch(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "ffnn_lightning", "fit", "--config", ADAM, *SHORT],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    epochs = [line for line in done.stdout.splitlines() if line.startswith("Epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["Epoch 1/2", "Epoch 2/2"]
+    assert "train/loss=" in epochs[1] and "val/acc=" in epochs[1] and "v_num" not in epochs[1]
+    assert "\r" not in done.stdout
