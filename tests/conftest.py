@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 from ffnn_lightning.cli import main
@@ -23,3 +24,16 @@ def run_cli(tmp_path, monkeypatch):
         return main([*args, "--trainer.enable_model_summary=false"])
 
     return run
+
+
+def quiet_trainer(**kwargs) -> L.Trainer:
+    """A plain ``L.Trainer`` for unit tests: no logger, checkpoints, bar or summary unless the
+    test asks for them."""
+    defaults = {
+        "max_epochs": 2,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    return L.Trainer(**{**defaults, **kwargs})

@@ -15,15 +15,14 @@ from ffnn_lightning.lightning_internals import (
     hand_step_count_to,
     logging_step_of,
 )
+from tests.conftest import quiet_trainer
 
 
 def short_fit(tmp_path, *callbacks) -> L.Trainer:
-    trainer = L.Trainer(
+    trainer = quiet_trainer(
         max_epochs=1,
         default_root_dir=tmp_path,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        enable_checkpointing=True,
         callbacks=list(callbacks),
     )
     trainer.fit(

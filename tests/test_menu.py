@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
@@ -17,7 +16,7 @@ from ffnn_lightning.data import (
     TabularDataModule,
 )
 from ffnn_lightning.tasks import TASKS
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, quiet_trainer
 
 DATA = {
     "binary": lambda: MoonsDataModule(n_samples=200, batch_size=16),
@@ -54,13 +53,7 @@ def test_every_task_loss_and_activation_learns(task, loss, activation):
         optimizer=lambda params: torch.optim.Adam(params, lr=0.01),
     )
     before = full_batch_loss(module, data)
-    L.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    ).fit(module, data)
+    quiet_trainer().fit(module, data)
     assert full_batch_loss(module, data) < before
 
 

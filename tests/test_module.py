@@ -10,19 +10,11 @@ import torch
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
 from ffnn_lightning.fast_steps import FastSteps
+from tests.conftest import quiet_trainer
 
 
 def fit(module: FeedForwardModule, data=None, **trainer_kwargs) -> L.Trainer:
-    trainer = L.Trainer(
-        **{
-            "max_epochs": 2,
-            "logger": False,
-            "enable_checkpointing": False,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            **trainer_kwargs,
-        }
-    )
+    trainer = quiet_trainer(**trainer_kwargs)
     trainer.fit(module, data or BlobsDataModule(n_samples=300, n_features=8))
     return trainer
 

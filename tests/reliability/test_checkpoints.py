@@ -8,19 +8,12 @@ import torch
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
 from ffnn_lightning.callbacks import LatestCheckpoint
+from tests.conftest import quiet_trainer
 
 
 def test_a_crash_while_writing_leaves_the_previous_last_checkpoint_whole(tmp_path, monkeypatch):
     latest = LatestCheckpoint(every_n_steps=10)
-    trainer = L.Trainer(
-        max_epochs=3,
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[latest],
-    )
+    trainer = quiet_trainer(max_epochs=3, default_root_dir=tmp_path, callbacks=[latest])
     save = L.Trainer.save_checkpoint
     writes = []
 
