@@ -207,11 +207,22 @@ def run_dir(trainer: L.Trainer, ckpt_path: str | None) -> Path:
 
 
 class PredictionsWriter(L.Callback):
-    """Writes ``predictions.csv`` (one row per input row, in order) into the run folder."""
+    """Writes ``predictions.csv`` (one row per input row, in order) into the run folder.
+
+    Predictions on a file of new rows are named after it (``predictions-new_patients.csv``);
+    an earlier predictions file is never replaced: the next free ``-2``, ``-3``... is taken.
+    """
 
     def __init__(self, filename: str = "predictions.csv") -> None:
         self.filename = filename
         self._batches: list[dict[str, torch.Tensor]] = []
+
+    def _name(self, data) -> str:
+        """``predictions.csv``, or after the file of new rows it predicts on."""
+        if getattr(data, "predict_split", None) == "predict" and hasattr(data, "output_name"):
+            path = Path(self.filename)
+            return f"{path.stem}-{data.output_name()}{path.suffix}"
+        return self.filename
 
     def on_predict_epoch_start(self, trainer, pl_module) -> None:
         self._batches = []
@@ -231,7 +242,7 @@ class PredictionsWriter(L.Callback):
         if "row" in table:  # in the order of the data's rows, whatever order the split drew
             order = sorted(range(len(table["row"])), key=table["row"].__getitem__)
             table = {name: [column[i] for i in order] for name, column in table.items()}
-        path = run_dir(trainer, trainer.ckpt_path) / self.filename
+        path = _free_path(run_dir(trainer, trainer.ckpt_path) / self._name(data))
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -240,6 +251,16 @@ class PredictionsWriter(L.Callback):
         rank_zero_info(
             f"Predictions for {len(next(iter(outputs.values())))} rows written to {path}"
         )
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or the first of ``stem-2``, ``stem-3``... that does not exist yet."""
+    number = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        number += 1
+    return candidate
 
 
 def _named_columns(outputs: dict[str, torch.Tensor], names: list[str] | None) -> dict[str, list]:

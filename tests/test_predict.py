@@ -63,7 +63,7 @@ def test_new_rows_get_class_names_probabilities_and_ids_in_their_order(run_cli, 
     new.drop(columns="species").to_csv("new.csv", index=False)
 
     run_cli("predict", "--ckpt_path", checkpoint, "--data.path=new.csv")
-    rows = read(folder / "predictions.csv")
+    rows = read(folder / "predictions-new.csv")
     assert list(rows[0]) == ["row", "id", "label", "probability_cat", "probability_dog"]
     assert [row["id"] for row in rows] == list(new["id"])
     for row in rows:  # scaled with the training's fit: a refit on these rows would differ
@@ -116,6 +116,24 @@ def test_regression_metrics_and_predictions_are_in_the_targets_units(run_cli, tm
     error = [float(r["prediction"]) - float(r["target"]) for r in rows]
     assert tested["test/mae"].item() == pytest.approx(np.mean(np.abs(error)), rel=1e-4)
     assert tested["test/r2"].item() > 0.99  # a linear target, learnt in standardized units
+
+
+def test_a_new_file_with_its_target_is_predicted_whole_in_file_order(run_cli, trained):
+    checkpoint, folder = trained
+    pets(40, seed=2).to_csv("labelled.csv", index=False)  # the target column is there too
+    run_cli("predict", "--ckpt_path", checkpoint, "--data.path=labelled.csv")
+    rows = read(folder / "predictions-labelled.csv")
+    assert [row["id"] for row in rows] == [f"pet{i}" for i in range(40)]
+    assert [row["target"] for row in rows] == list(pets(40, seed=2)["species"])
+
+
+def test_predicting_again_never_replaces_an_earlier_predictions_file(run_cli, trained):
+    checkpoint, folder = trained
+    run_cli("predict", *PETS, "--ckpt_path", checkpoint)
+    first = (folder / "predictions.csv").read_text()
+    run_cli("predict", *PETS, "--ckpt_path", checkpoint)
+    assert (folder / "predictions.csv").read_text() == first
+    assert (folder / "predictions-2.csv").read_text() == first
 
 
 def test_every_row_of_a_labelled_new_file_can_be_tested(run_cli, trained):

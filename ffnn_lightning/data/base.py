@@ -111,6 +111,7 @@ class TabularDataModule(L.LightningDataModule):
         self.prepared: Prepared | None = None  # by prepare()
         self.restored: Fitted | None = None  # a checkpoint's fit, by load_state_dict()
         self.fit_state: dict | None = None  # state_dict() of the prepared fit, made once
+        self.fit_source: dict = {}  # the arguments of the data module the checkpoint's fit is of
 
     def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
@@ -120,6 +121,13 @@ class TabularDataModule(L.LightningDataModule):
         """Each loaded row's split (``train``, ``val`` or ``test``) where the data names it,
         e.g. from a column; ``None`` (the default) draws the split with the fractions."""
         return None
+
+    def is_other_data(self, fitted_on: dict) -> bool:
+        """Whether these rows are others than those a checkpoint's fit was made on (whose
+        data module had the arguments ``fitted_on``): ``predict`` then predicts every row,
+        in order, not just the held-out ones. The base cannot tell; FileDataModule compares
+        the files."""
+        return False
 
     def preprocessor(self) -> TransformerMixin | None:
         """The feature preprocessing, unfitted: the base fits it on the training rows only and
@@ -201,7 +209,8 @@ class TabularDataModule(L.LightningDataModule):
         links into the model). Bad data is reported here."""
         if self.prepared is None:
             if self.checkpoint and self.restored is None:
-                self.load_state_dict(_fit_state_in(self.checkpoint, type(self)))
+                state, self.fit_source = _fit_in(self.checkpoint, type(self))
+                self.load_state_dict(state)
             self.prepared = self._prepare(self.restored)
         return self.prepared
 
@@ -241,7 +250,10 @@ class TabularDataModule(L.LightningDataModule):
         y = task.target_tensor(targets)
         # an ordered split is three slices: views, no copy of the data
         tensors = {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()}
-        return Prepared(fitted, tensors, splits._asdict(), len(x))
+        rows = splits._asdict()
+        if restored is not None and self.is_other_data(self.fit_source):
+            tensors["predict"], rows["predict"] = (x, y), slice(None)  # every row, in order
+        return Prepared(fitted, tensors, rows, len(x))
 
     def _splits(self, targets: np.ndarray, classes: bool, fitting: bool) -> Splits:
         """The rows the data assigns to each split, else a split drawn with the fractions."""
@@ -300,7 +312,7 @@ class TabularDataModule(L.LightningDataModule):
 
     @property
     def predict_split(self) -> str:
-        """The held-out rows, or every row of a table without targets."""
+        """The held-out rows, or every row of other data than the fit's (a new file)."""
         return "predict" if "predict" in self.tensors else self.held_out
 
     def _batches(
@@ -326,13 +338,15 @@ def _eval_batch_size(rows: int, world_size: int) -> int:
     return max(1, min(4096, -(-rows // world_size)))
 
 
-def _fit_state_in(path: str, owner: type) -> dict:
-    """The fit a checkpoint holds for data modules of class ``owner``."""
+def _fit_in(path: str, owner: type) -> tuple[dict, dict]:
+    """The fit a checkpoint holds for data modules of class ``owner``, and the arguments of
+    the data module it was made by."""
     remedy = "The data's fit is only read from a checkpoint that loads as plain data."
-    state = read_checkpoint(Path(path), remedy=remedy).get(owner.__qualname__)
+    checkpoint = read_checkpoint(Path(path), remedy=remedy)
+    state = checkpoint.get(owner.__qualname__)
     if state is None:
         raise InputError(
             f"checkpoint {path!r} holds no fit of a {owner.__qualname__}: it was trained on "
             "other data, or before checkpoints carried the preprocessing."
         )
-    return state
+    return state, checkpoint.get("datamodule_hyper_parameters", {})

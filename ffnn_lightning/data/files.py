@@ -90,6 +90,15 @@ class FileDataModule(TabularDataModule):
         ids = self._ids.iloc[self.prepare().rows[split]]
         return {"row": ids.index.tolist(), **{c: ids[c].tolist() for c in ids.columns}}
 
+    def is_other_data(self, fitted_on: dict) -> bool:
+        """Another file than the one the fit was made on."""
+        theirs = fitted_on.get("path")
+        return theirs is not None and Path(theirs).resolve() != Path(self.path).resolve()
+
+    def output_name(self) -> str:
+        """The file's name, for the predictions made on it."""
+        return Path(self.path).stem
+
     def assigned_splits(self):
         return self._split_names
 
