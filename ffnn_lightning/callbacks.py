@@ -177,7 +177,9 @@ class RunSummary(L.Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = ", ".join(
-            f"{name}={value.item():.4g}" for name, value in sorted(trainer.callback_metrics.items())
+            f"{name}={value.item():.4g}"
+            for name, value in sorted(trainer.callback_metrics.items())
+            if name not in ("step", "epoch")  # TensorBoard's x and Lightning's epoch index
         )
         lines = [
             f"Finished after {trainer.current_epoch} epochs" + (f": {metrics}" if metrics else "")

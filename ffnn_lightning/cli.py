@@ -26,7 +26,6 @@ from ffnn_lightning.checkpoints import read_checkpoint
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.fast_steps import FastSteps
-from ffnn_lightning.lightning_internals import logging_step_of
 from ffnn_lightning.module import FeedForwardModule
 from ffnn_lightning.trainer import Trainer
 
@@ -122,8 +121,9 @@ class FFNNCLI(LightningCLI):
         if subcommand == "fit" and in_run and "loops" in state:
             logger = config.trainer.logger.init_args
             logger.version = checkpoint.parent.parent.name
-            # TensorBoard drops what the interrupted run logged after its checkpoint
-            logger.purge_step = logging_step_of(state)
+            # TensorBoard drops what the interrupted run logged after its checkpoint (its x
+            # axis is optimizer steps: see FeedForwardModule._log_epoch)
+            logger.purge_step = state["global_step"]
 
     def before_fit(self) -> None:
         """The data module's arguments beside the model's in the run's hyperparameters

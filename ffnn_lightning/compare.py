@@ -45,7 +45,10 @@ def run_all(
 
 def write_table(results: dict[str, dict[str, list[float]]], folder: Path) -> Path:
     """``epochs.csv``: run, epoch and every epoch-level scalar the runs logged."""
-    tags = sorted({tag for run in results.values() for tag in run if tag != "epoch"})
+    # the curves' tags; not "epoch", nor the HParams tab's one-point final/ copies
+    tags = sorted(
+        {t for run in results.values() for t in run if t != "epoch" and not t.startswith("final/")}
+    )
     path = folder / "epochs.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)

@@ -9,21 +9,6 @@ from __future__ import annotations
 
 import lightning as L
 
-CHECKPOINT_LOGGING_STEP = ("loops", "fit_loop", "epoch_loop.state_dict", "_batches_that_stepped")
-
-
-def logging_step_of(checkpoint: dict) -> int:
-    """The logger step a checkpoint was written at (Lightning's ``_batches_that_stepped``).
-
-    A resumed run purges what the interrupted run logged after its checkpoint, so TensorBoard
-    shows one run; the purge needs that step. Lightning keeps it only in the epoch loop's
-    private state in the checkpoint file, and offers no public way to read it from a file.
-    """
-    value = checkpoint
-    for key in CHECKPOINT_LOGGING_STEP:
-        value = value[key]
-    return int(value)
-
 
 def hand_step_count_to(trainer: L.Trainer, manual: bool) -> None:
     """Make the optimizer steps counted so far count for the route that trains next.

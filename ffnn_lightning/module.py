@@ -131,10 +131,17 @@ class FeedForwardModule(L.LightningModule):
 
     def _log_epoch(self, values: dict[str, Tensor]) -> None:
         """Log the epoch's values; the loss and the task's first metric (accuracy, MAE) also
-        go on the progress bar, which would run off a terminal's edge with all of them."""
+        go on the progress bar, which would run off a terminal's edge with all of them.
+
+        A logged ``step`` is the x of its values in TensorBoard (Lightning's documented way):
+        the optimizer steps so far, the same on every route; training also logs ``epoch``
+        (from 0), as Lightning does where no step is given."""
         shown = dict(list(values.items())[:2])
         self.log_dict(shown, prog_bar=True)
         self.log_dict({name: v for name, v in values.items() if name not in shown})
+        self.log("step", float(self.global_step))
+        if self.trainer.training:
+            self.log("epoch", float(self.current_epoch))
 
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameters())

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import lightning as L
 import pytest
-import torch
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
 from ffnn_lightning.fast_steps import FastSteps
 from ffnn_lightning.lightning_internals import (
-    CHECKPOINT_LOGGING_STEP,
     count_manual_steps,
     hand_step_count_to,
-    logging_step_of,
 )
 from tests.conftest import quiet_trainer
 
@@ -29,17 +26,6 @@ def short_fit(tmp_path, *callbacks) -> L.Trainer:
         FeedForwardModule(in_features=8, hidden=[8]), BlobsDataModule(n_samples=200, n_features=8)
     )
     return trainer
-
-
-def test_a_checkpoint_holds_its_logging_step_where_logging_step_of_reads_it(tmp_path):
-    trainer = short_fit(tmp_path)
-    trainer.save_checkpoint(tmp_path / "x.ckpt")
-    checkpoint = torch.load(tmp_path / "x.ckpt", weights_only=True)
-    try:
-        step = logging_step_of(checkpoint)
-    except KeyError as error:
-        pytest.fail(f"Lightning moved {'/'.join(CHECKPOINT_LOGGING_STEP)}: {error!r}")
-    assert step == 10  # 160 training rows, batches of 16
 
 
 def test_the_step_counters_of_both_optimization_routes_are_where_hand_step_count_to_sets_them(

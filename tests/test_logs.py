@@ -42,3 +42,21 @@ def test_a_finished_run_fills_the_hparams_tab_with_its_hyperparameters_and_final
     scalars = read_scalars(cli.trainer.log_dir)
     assert scalars["final/val/loss"][0][1] == pytest.approx(scalars["val/loss"][-1][1])
     assert len(scalars["train/loss"]) == 2  # the curves themselves are untouched
+
+
+@pytest.mark.parametrize("steps_per_call", [16, 1], ids=["fast route", "plain route"])
+def test_epoch_metrics_are_plotted_against_optimizer_steps_on_either_route(run_cli, steps_per_call):
+    from tests.conftest import CONFIGS
+
+    cli = run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "blobs_adam.yaml"),
+        "--trainer.max_epochs=2",
+        "--data.init_args.n_samples=500",  # 400 training rows: 25 steps an epoch
+        f"--fast_steps.steps_per_call={steps_per_call}",
+    )
+    scalars = read_scalars(cli.trainer.log_dir)
+    for tag in ("train/loss", "val/loss", "epoch"):
+        assert [step for step, _ in scalars[tag]] == [25, 50], tag
+    assert [value for _, value in scalars["epoch"]] == [0, 1]
