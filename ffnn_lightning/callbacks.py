@@ -200,6 +200,26 @@ class RunSummary(L.Callback):
         rank_zero_info("\n".join(lines))
 
 
+class EvaluationSummary(L.Callback):
+    """After ``validate`` or ``test``: the metrics in one line, to four significant digits
+    (Lightning's own table, with every digit of a float32, is ``--verbose true``)."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "validate":
+            self._report("Validation", trainer)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report("Test", trainer)
+
+    def _report(self, title: str, trainer: L.Trainer) -> None:
+        values = ", ".join(
+            f"{name}={value.item():.4g}"
+            for name, value in sorted(trainer.callback_metrics.items())
+            if name not in ("step", "epoch")
+        )
+        rank_zero_info(f"{title}: {values}")
+
+
 def run_dir(trainer: L.Trainer, ckpt_path: str | None) -> Path:
     """The folder of the run a checkpoint belongs to, else the trainer's log folder."""
     if ckpt_path:

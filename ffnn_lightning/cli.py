@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -16,6 +17,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from ffnn_lightning.callbacks import (
     BestCheckpoint,
     EpochLines,
+    EvaluationSummary,
     LatestCheckpoint,
     PredictionsWriter,
     RunSummary,
@@ -71,6 +73,9 @@ class FFNNCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         args = sys.argv[1:] if args is None else args
+        # EvaluationSummary reports in one line; Lightning's wide table is --verbose true
+        with contextlib.suppress(KeyError):  # no subcommands where main(run=False) builds
+            parser.set_defaults({"validate.verbose": False, "test.verbose": False})
         self._data_defaults_from_checkpoint(parser, args)
         super().parse_arguments(parser, args)
         self._check_checkpoint(self.config.get("subcommand"))
@@ -159,6 +164,8 @@ class FFNNCLI(LightningCLI):
                     if key != "fast_steps"
                 ]
             callbacks.append(RunSummary())
+        if self.subcommand in ("validate", "test"):
+            callbacks.append(EvaluationSummary())
         if self.subcommand in EVALUATING:
             kwargs.setdefault("logger", False)
             self.save_config_callback = None

@@ -140,3 +140,13 @@ def test_output_to_a_file_is_one_plain_line_per_epoch(tmp_path):
     assert [line.split(":")[0] for line in epochs] == ["Epoch 1/2", "Epoch 2/2"]
     assert "train/loss=" in epochs[1] and "val/acc=" in epochs[1] and "v_num" not in epochs[1]
     assert "\r" not in done.stdout
+
+
+def test_validate_and_test_report_in_one_short_line(run_cli, caplog, capsys):
+    cli = run_cli("fit", "--config", ADAM, *SHORT)
+    last = str(Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    capsys.readouterr()
+    run_cli("test", "--config", ADAM, *SHORT, "--ckpt_path", last)
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Test: "))
+    assert "test/acc=" in line and "test/loss=" in line and len(line) < 100
+    assert "Test metric" not in capsys.readouterr().out  # Lightning's table: --verbose true
