@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py            # the full tables (about 20 minutes on 2 cores)
     python benchmarks/throughput.py --quick    # seconds: proves the script still runs (CI)
+    python benchmarks/throughput.py --width    # only the wide-table rows (a minute or two)
 
 Every measurement runs in a fresh process (so that peak RSS is its own), the variants
 alternating, and the tables give medians over the repeats. The template runs as a user gets
@@ -226,6 +227,60 @@ def startup(repeats: int, epochs: int = 10) -> list[str]:
     return row
 
 
+WIDE_RAW_SCRIPT = """
+import sys, numpy as np, pandas as pd, torch
+frame = pd.read_csv(sys.argv[1])
+y = torch.tensor(frame.pop("target").to_numpy(), dtype=torch.float32).reshape(-1, 1)
+x = frame.to_numpy(np.float32)
+train = int(len(x) * 0.8)
+x = (x - x[:train].mean(0)) / x[:train].std(0)
+x = torch.from_numpy(np.ascontiguousarray(x))
+torch.manual_seed(0)
+hidden = torch.nn.Linear(x.shape[1], 64)
+model = torch.nn.Sequential(hidden, torch.nn.ReLU(), torch.nn.Linear(64, 1))
+optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+for epoch in range(2):
+    for i in range(0, train, 16):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[i:i + 16]), y[i:i + 16])
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def width(columns: list[int], rows: int = 200) -> list[list[str]]:
+    """Whole processes on a wide CSV (``rows`` rows, numeric columns): a raw script (pandas,
+    standardization, a 2-epoch torch loop) against ``fit`` with FileDataModule, which also
+    checks the table, fits and stores its preprocessing, validates and writes checkpoints."""
+    import numpy as np
+
+    table = []
+    for count in columns:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "wide.csv"
+            rng = np.random.default_rng(0)
+            x = rng.normal(size=(rows, count)).astype(np.float32)
+            header = ",".join([*(f"f{i}" for i in range(count)), "target"])
+            np.savetxt(path, np.column_stack([x, x[:, 0] > 0]), delimiter=",", header=header,
+                       comments="", fmt="%.6g")  # fmt: skip
+            raw = [sys.executable, "-c", WIDE_RAW_SCRIPT, str(path)]
+            template = [
+                sys.executable, "-m", "ffnn_lightning", "fit",
+                "--data=ffnn_lightning.data.FileDataModule", f"--data.path={path}",
+                "--data.target=target", "--model.hidden=[64]", "--trainer.max_epochs=2",
+            ]  # fmt: skip
+            seconds = []
+            for command in (raw, template):
+                start = time.perf_counter()
+                subprocess.run(command, cwd=folder, env=ENV, check=True, capture_output=True)
+                seconds.append(time.perf_counter() - start)
+            megabytes = path.stat().st_size / 2**20
+        table.append([f"{count:,}", f"{megabytes:.0f}", *(f"{t:.1f}" for t in seconds),
+                      f"{seconds[1] / seconds[0]:.2f}"])  # fmt: skip
+        print_table(WIDTH_HEADER, table[-1:], header=len(table) == 1)
+    return table
+
+
 def _median(results: list[dict]) -> dict:
     return {key: statistics.median(r[key] for r in results) for key in results[0]}
 
@@ -239,6 +294,9 @@ SCALE_HEADER = [
     "raw memory in training MB", "template memory in training MB", "raw peak RSS MB",
     "template peak RSS MB",
 ]  # fmt: skip
+
+
+WIDTH_HEADER = ["columns", "CSV MB", "raw script s", "template fit s", "ratio"]
 
 
 def print_table(columns: list[str], rows: list[list[str]], header: bool = True) -> None:
@@ -260,6 +318,7 @@ WORKERS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI)")
+    parser.add_argument("--width", action="store_true", help="only the wide-table rows")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     parser.add_argument("--samples", type=int, help=argparse.SUPPRESS)
@@ -272,6 +331,9 @@ def main() -> None:
         print(json.dumps(measure(args.samples, args.batch_size or None, args.epochs)))
         return
 
+    if args.width:
+        width([1_000, 10_000, 50_000])
+        return
     repeats = 1 if args.quick else args.repeats
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"Machine: {machine}; medians of {repeats} runs\n")
@@ -281,6 +343,8 @@ def main() -> None:
         scale([1000, 2000], batch_size=256, repeats=1)
         print()
         startup(repeats=1, epochs=1)
+        print()
+        width([1000])
         return
     chapter = 5000
     compare(
@@ -292,6 +356,8 @@ def main() -> None:
     scale([5_000, 50_000, 500_000, 1_000_000], batch_size=256, repeats=max(1, args.repeats // 2))
     print()
     startup(args.repeats)
+    print()
+    width([1_000, 10_000, 50_000])
 
 
 if __name__ == "__main__":
