@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import logging
 import sys
 import warnings
@@ -95,6 +96,7 @@ class FFNNCLI(LightningCLI):
         except InputError:
             return  # reported by _check_checkpoint
         if "_class_path" in hparams:
+            _check_importable(hparams["_class_path"], path)
             init_args = {k: v for k, v in hparams.items() if k[0] != "_" and k != "checkpoint"}
             data = {"class_path": hparams["_class_path"], "init_args": init_args}
             parser.set_defaults({f"{args[0]}.data": data})
@@ -190,6 +192,21 @@ def _use_the_fit_of(checkpoint: Path, state: dict, data) -> None:
         return
     if not data.init_args.get("checkpoint"):
         data.init_args.checkpoint = str(checkpoint)
+
+
+def _check_importable(class_path: str, checkpoint: str) -> None:
+    """Refuse, in one line, a checkpoint's data module that cannot be imported from here."""
+    module = class_path.rpartition(".")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:
+        found = False
+    if not found:
+        raise InputError(
+            f"{checkpoint} was trained with the data module {class_path}, and module "
+            f"{module!r} cannot be imported from here. Run from the folder that holds "
+            f"{module.split('.')[0]}.py, or add that folder to PYTHONPATH."
+        )
 
 
 def _checkpoint_named_in(args: list[str]) -> str | None:

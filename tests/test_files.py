@@ -121,3 +121,11 @@ def test_a_semicolon_csv_with_a_byte_order_mark_reads_with_its_separator(tmp_pat
     data = FileDataModule(path=str(path), target="species", separator=";")
     data.prepare()
     assert data.num_features == 2 and data.class_names == ["x", "y"]
+
+
+def test_a_number_column_with_a_few_text_cells_is_reported_with_them(tmp_path, caplog):
+    ages = [str(20 + i) for i in range(28)] + ["unknown", "?"]
+    path = tmp_path / "ages.csv"
+    pd.DataFrame({"age": ages, "species": ["x", "y"] * 15}).to_csv(path, index=False)
+    FileDataModule(path=str(path), target="species").prepare()
+    assert "column 'age' holds numbers but for 2 cells ['?', 'unknown']" in caplog.text

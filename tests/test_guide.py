@@ -46,6 +46,17 @@ def test_a_data_module_of_ones_own_trains_and_predicts_from_outside_the_package(
     assert len(rows) == 200  # 20% of 2 x 500
     assert {row["label"] for row in rows} == {"left", "right"}
 
+    elsewhere = tmp_path / "elsewhere"  # where spirals.py cannot be imported
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "ffnn_lightning", "predict", "--ckpt_path", str(best)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "module 'spirals' cannot be imported from here" in done.stderr.splitlines()[-1]
+
 
 def test_the_no_code_example_trains_on_a_csv_with_gaps_and_categories(tmp_path, run_cli):
     rng = np.random.default_rng(0)

@@ -76,6 +76,8 @@ class FileDataModule(TabularDataModule):
                 f"{self.path} has no column {', '.join(map(repr, absent))}. "
                 f"Its columns: {list(frame.columns)}."
             )
+        if not self.checkpoint:  # rows to predict on may all miss a value, to be imputed
+            _refuse_empty_columns(self.path, frame, wanted)
         frame = self._drop_missing(frame, wanted, has_target)
         self._ids = frame[self.drop]
         has_split = self.split_column in frame.columns
@@ -83,6 +85,8 @@ class FileDataModule(TabularDataModule):
         categories = self.categorical if self.categorical is not None else [
             c for c in wanted if not _is_numeric(frame[c])
         ]  # fmt: skip
+        if self.categorical is None:
+            _report_numbers_with_text(self.path, frame, categories)
         # by position: scikit-learn takes 9 s to select 50,000 columns by name, 0.5 s by
         # position, and the table's columns are put in the training's order before transforming
         category_names = set(categories)
@@ -175,9 +179,50 @@ def read_table(path: Path, separator: str = ","):
                 f"Data file {str(path)!r} is not a UTF-8 CSV file ({type(error).__name__})."
             ) from error
         _check_separator(path, frame, separator)
+        _refuse_duplicate_names(path, separator)
     if frame.empty:
         raise InputError(f"Data file {str(path)!r} has a header but no rows.")
     return frame
+
+
+def _refuse_duplicate_names(path: Path, separator: str) -> None:
+    """Refuse a CSV header that names a column twice (pandas would rename one ``a.1``)."""
+    import csv
+    from collections import Counter
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle, delimiter=separator), [])
+    twice = sorted(name for name, count in Counter(header).items() if count > 1)
+    if twice:
+        raise InputError(f"Data file {str(path)!r} names these columns more than once: {twice}.")
+
+
+def _refuse_empty_columns(path: str, frame, features: list[str]) -> None:
+    """Refuse feature columns without a single value: nothing to learn from or impute."""
+    empty = [c for c in features if frame[c].isna().all()]
+    if empty:
+        raise InputError(
+            f"{path}: the columns {empty} hold no values at all. Leave them out "
+            f"(drop: {empty}) or fill them."
+        )
+
+
+def _report_numbers_with_text(path: str, frame, categories: list[str]) -> None:
+    """Say so where a column of numbers is read as text because of a few cells: it is then
+    one-hot encoded, one input per distinct value."""
+    import pandas as pd
+
+    for column in categories:
+        values = frame[column].dropna()
+        numbers = pd.to_numeric(values, errors="coerce")
+        text = values[numbers.isna()]
+        if 0 < len(text) <= 0.1 * len(values):
+            shown = sorted({str(v) for v in text})[:5]
+            rank_zero_info(
+                f"{path}: column {column!r} holds numbers but for {len(text)} cells {shown}, "
+                "so it is one-hot encoded as text. Fix those cells, or name it in categorical "
+                "to keep it so."
+            )
 
 
 def _check_separator(path: Path, frame, separator: str) -> None:

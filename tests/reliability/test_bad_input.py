@@ -25,10 +25,12 @@ def earlier_run(tmp_path_factory):
     (folder / "labels.csv").write_text(
         "a,species\n" + "".join(f"{i},{'xyz'[i % 3]}\n" for i in range(30))
     )
-    (folder / "gaps.csv").write_text("a,species\n" + "nan,x\n" * 8)
+    (folder / "gaps.csv").write_text("a,b,species\n" + "1,,x\n,2,y\n" * 4)  # a gap a row
     (folder / "a_folder").mkdir()
     (folder / "binary.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe\xfa" * 40)
     (folder / "semicolons.csv").write_text("a;b;species\n" + "1;2;x\n3;4;y\n" * 10)
+    (folder / "twice.csv").write_text("a,b,a,species\n" + "1,2,3,x\n4,5,6,y\n" * 10)
+    (folder / "empty_column.csv").write_text("a,b,species\n" + "1,,x\n2,,y\n" * 10)
     (folder / "one_class.csv").write_text("a,species\n" + "".join(f"{i},x\n" for i in range(20)))
     (folder / "many_classes.csv").write_text(
         "a,species\n" + "".join(f"{i},c{i % 20}\n" for i in range(40))
@@ -95,6 +97,8 @@ BAD = {
     "an empty data path": (csv(""), "No data file given: set --data.path"),
     "a binary file named .csv": (csv("binary.csv"), "'binary.csv' is not a UTF-8 CSV file"),
     "a csv separated by ;": (csv("semicolons.csv"), "set --data.separator ';'"),
+    "a column named twice": (csv("twice.csv"), "names these columns more than once: ['a']"),
+    "an empty feature column": (csv("empty_column.csv"), "the columns ['b'] hold no values"),
     "a single class": (csv("one_class.csv"), "The target holds a single class ('x')"),
     "classes too small to stratify": (
         csv("many_classes.csv", "--data.split=stratified"),
