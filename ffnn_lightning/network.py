@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 from torch import nn
 
+from ffnn_lightning.class_paths import class_at
 from ffnn_lightning.errors import InputError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -28,14 +27,9 @@ def resolve_activation(name: str) -> type[nn.Module]:
     key = name.lower()
     if key in ACTIVATIONS:
         return ACTIVATIONS[key]
-    module_name, _, class_name = name.rpartition(".")
-    if module_name:
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            cls = None
-        if isinstance(cls, type) and issubclass(cls, nn.Module):
-            return cls
+    cls = class_at(name, nn.Module)
+    if cls is not None:
+        return cls
     raise InputError(
         f"Unknown activation {name!r}. Use one of {sorted(ACTIVATIONS)} "
         "or the class path of a torch.nn.Module, e.g. 'torch.nn.Mish'."

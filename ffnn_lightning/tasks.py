@@ -3,7 +3,6 @@ its losses, its output transform and its metrics. The one place that knows the t
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchmetrics import classification
 
+from ffnn_lightning.class_paths import class_at
 from ffnn_lightning.errors import InputError
 
 TaskName = Literal["binary", "multiclass", "regression"]
@@ -116,8 +116,8 @@ def _regression_predict(outputs: Tensor) -> dict[str, Tensor]:
 
 def _loss_class(path: str, task: Task) -> type[nn.Module]:
     """A loss module class by class path (``torch.nn.SmoothL1Loss``)."""
-    cls = _import(path)
-    if isinstance(cls, type) and issubclass(cls, nn.Module):
+    cls = class_at(path, nn.Module)
+    if cls is not None:
         return cls
     raise InputError(
         f"Loss {path!r} does not fit the {task.name} task. Valid losses for {task.name}: "
@@ -126,24 +126,13 @@ def _loss_class(path: str, task: Task) -> type[nn.Module]:
     )
 
 
-def _import(path: str) -> object | None:
-    """The object a dotted path names, or None."""
-    module_name, _, name = path.rpartition(".")
-    if not module_name:
-        return None
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def extra_metrics(paths: dict[str, str] | None, num_outputs: int) -> dict[str, torchmetrics.Metric]:
     """Metrics named in the config, ``{name: class path}``; a class that takes
     ``num_classes`` gets the output width."""
     metrics = {}
     for name, path in (paths or {}).items():
-        cls = _import(path)
-        if not (isinstance(cls, type) and issubclass(cls, torchmetrics.Metric)):
+        cls = class_at(path, torchmetrics.Metric)
+        if cls is None:
             raise InputError(
                 f"Metric {name}: {path!r} is not the class path of a torchmetrics.Metric, "
                 "e.g. 'torchmetrics.classification.BinaryPrecision'."
