@@ -176,11 +176,7 @@ class RunSummary(L.Callback):
     """After ``fit``: the final epoch metrics and where the run, checkpoints and logs went."""
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = ", ".join(
-            f"{name}={value.item():.4g}"
-            for name, value in sorted(trainer.callback_metrics.items())
-            if name not in ("step", "epoch")  # TensorBoard's x and Lightning's epoch index
-        )
+        metrics = _metrics_line(trainer)
         lines = [
             f"Finished after {trainer.current_epoch} epochs" + (f": {metrics}" if metrics else "")
         ]
@@ -212,12 +208,17 @@ class EvaluationSummary(L.Callback):
         self._report("Test", trainer)
 
     def _report(self, title: str, trainer: L.Trainer) -> None:
-        values = ", ".join(
-            f"{name}={value.item():.4g}"
-            for name, value in sorted(trainer.callback_metrics.items())
-            if name not in ("step", "epoch")
-        )
-        rank_zero_info(f"{title}: {values}")
+        rank_zero_info(f"{title}: {_metrics_line(trainer)}")
+
+
+def _metrics_line(trainer: L.Trainer) -> str:
+    """The logged metrics to four significant digits, by name; not ``step`` and ``epoch``
+    (TensorBoard's x and Lightning's epoch index)."""
+    return ", ".join(
+        f"{name}={value.item():.4g}"
+        for name, value in sorted(trainer.callback_metrics.items())
+        if name not in ("step", "epoch")
+    )
 
 
 def run_dir(trainer: L.Trainer, ckpt_path: str | None) -> Path:

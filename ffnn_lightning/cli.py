@@ -48,7 +48,7 @@ class FFNNCLI(LightningCLI):
         parser.link_arguments("data.target_mean", "model.target_mean", apply_on="instantiate")
         parser.link_arguments("data.target_std", "model.target_std", apply_on="instantiate")
         # built in instantiate_trainer, only where they apply (fit, with checkpointing on)
-        for cls, key in FIT_CALLBACKS.items():
+        for key, cls in {**CHECKPOINTS, "fast_steps": FastSteps}.items():
             parser.add_class_arguments(cls, key, instantiate=False, fail_untyped=False)
         parser.set_defaults(
             {
@@ -160,27 +160,18 @@ class FFNNCLI(LightningCLI):
         if self.subcommand in (None, "fit"):
             callbacks += [FastSteps(**vars(config["fast_steps"])), StopOnDivergence()]
             if trainer.get("enable_checkpointing") is not False and not lean:
-                callbacks += [
-                    cls(**vars(config[key]))
-                    for cls, key in FIT_CALLBACKS.items()
-                    if key != "fast_steps"
-                ]
+                callbacks += [cls(**vars(config[key])) for key, cls in CHECKPOINTS.items()]
             callbacks.append(RunSummary())
         if self.subcommand in ("validate", "test"):
             callbacks.append(EvaluationSummary())
         if self.subcommand in EVALUATING:
-            kwargs.setdefault("logger", False)
             self.save_config_callback = None
-        if lean:
+        if lean or self.subcommand in EVALUATING:
             kwargs.setdefault("logger", False)
         return super().instantiate_trainer(**kwargs, callbacks=callbacks)
 
 
-FIT_CALLBACKS = {
-    BestCheckpoint: "checkpoint",
-    LatestCheckpoint: "last_checkpoint",
-    FastSteps: "fast_steps",
-}
+CHECKPOINTS = {"checkpoint": BestCheckpoint, "last_checkpoint": LatestCheckpoint}
 EVALUATING = ("validate", "test", "predict")
 DATA_HPARAMS = "datamodule_hyper_parameters"
 

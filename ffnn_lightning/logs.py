@@ -42,7 +42,7 @@ class TensorBoardLogger(loggers.TensorBoardLogger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        final = {f"final/{k}": v for k, v in self.latest.items() if not k.startswith("final/")}
+        final = {f"final/{k}": v for k, v in self.latest.items()}
         if final and self.hparams:
             self.log_hyperparams(self.hparams, final)
         self.latest = {}

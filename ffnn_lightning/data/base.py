@@ -197,7 +197,8 @@ class TabularDataModule(L.LightningDataModule):
         if self.prepared is not None and state == self.state_dict():
             return
         self.restored = fit_from_state(state, f"{type(self).__qualname__} state")
-        self.prepared = self.fit_state = None
+        self.prepared = None
+        self.fit_state = state  # what state_dict() gives back, without dumping it again
 
     # -- loading, splitting, preprocessing (once) ----------------------------------------
     def setup(self, stage: str) -> None:
@@ -248,9 +249,9 @@ class TabularDataModule(L.LightningDataModule):
         fitted = restored or self._fit(features, targets, task.name, classes, splits.train)
         x = transform(features, fitted.preprocessor, is_frame)
         y = task.target_tensor(targets)
-        # an ordered split is three slices: views, no copy of the data
-        tensors = {name: (x[idx], y[idx]) for name, idx in splits._asdict().items()}
         rows = splits._asdict()
+        # an ordered split is three slices: views, no copy of the data
+        tensors = {name: (x[idx], y[idx]) for name, idx in rows.items()}
         if restored is not None and self.is_other_data(self.fit_source):
             tensors["predict"], rows["predict"] = (x, y), slice(None)  # every row, in order
         return Prepared(fitted, tensors, rows, len(x))
