@@ -84,13 +84,16 @@ class FFNNCLI(LightningCLI):
     def _data_defaults_from_checkpoint(self, parser: LightningArgumentParser, args: Any) -> None:
         """``validate|test|predict --ckpt_path X`` need no ``--data``: the checkpoint names its
         data module and arguments, which become the defaults (``--config`` and ``--data.*``
-        options still override them, e.g. ``--data.path new.csv``). They must be defaults
+        options still override them, e.g. ``--data.path new.csv``; ``--data FileDataModule``
+        reads new rows from a file with any data module's fit). They must be defaults
         before parsing, so the checkpoint is looked up in the command line and its configs."""
         if not isinstance(args, list) or not args or args[0] not in EVALUATING:
             return
         path = _checkpoint_named_in(args[1:])
         if path is None or not Path(path).is_file():
             return  # resolved or reported by _check_checkpoint
+        if any(name == "--data" for name, _ in _options(args[1:])):
+            return  # another data module, given the checkpoint's fit by _use_the_fit_of
         try:
             hparams = read_checkpoint(Path(path)).get(DATA_HPARAMS, {})
         except InputError:
@@ -123,7 +126,7 @@ class FFNNCLI(LightningCLI):
         checkpoint = Path(config.ckpt_path)
         state = read_checkpoint(checkpoint, not config.weights_only, name="--ckpt_path")
         if subcommand in EVALUATING:
-            _use_the_fit_of(checkpoint, state, config.get("data"))
+            _use_the_fit_of(checkpoint, config.get("data"))
         in_run = runs is not None and checkpoint.resolve().parent.parent.parent == runs.resolve()
         if subcommand == "fit" and in_run and "loops" in state:
             logger = config.trainer.logger.init_args
@@ -176,12 +179,10 @@ EVALUATING = ("validate", "test", "predict")
 DATA_HPARAMS = "datamodule_hyper_parameters"
 
 
-def _use_the_fit_of(checkpoint: Path, state: dict, data) -> None:
-    """Point the data module at the checkpoint, where it holds a fit of that class: new rows
-    are then scaled, encoded and labelled exactly as the training rows were."""
-    if not data or str(data.get("class_path", "")).rsplit(".", 1)[-1] not in state:
-        return
-    if not data.init_args.get("checkpoint"):
+def _use_the_fit_of(checkpoint: Path, data) -> None:
+    """Point a tabular data module (one with a ``checkpoint`` argument) at the checkpoint: new
+    rows are then scaled, encoded and labelled exactly as the training rows were."""
+    if data and "checkpoint" in data.get("init_args", {}) and not data.init_args.checkpoint:
         data.init_args.checkpoint = str(checkpoint)
 
 

@@ -169,3 +169,17 @@ def test_labels_outside_the_declared_classes_are_refused_with_a_count():
         ValueError, match=r"10 rows have labels outside the declared classes \['a', 'b'\]: \['z'\]"
     ):
         data.prepare()
+
+
+def test_text_columns_of_a_loaded_table_are_one_hot_encoded():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "green", "blue"], 120)
+    table = pd.DataFrame({"size": rng.normal(size=120), "colour": colour})
+    data = ArrayData(table, (colour == "red").astype(int), split="ordered")
+    x = torch.cat([data.tensors["train"][0], data.tensors["val"][0]])
+    assert data.num_features == 4  # size, and one input per colour
+    torch.testing.assert_close(x[:, 1:].sum(1), torch.ones(120))
+    is_red = x[:, 1 + ["blue", "green", "red"].index("red")]
+    assert torch.equal(is_red.bool(), torch.from_numpy(colour == "red"))

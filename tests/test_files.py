@@ -129,3 +129,32 @@ def test_a_number_column_with_a_few_text_cells_is_reported_with_them(tmp_path, c
     pd.DataFrame({"age": ages, "species": ["x", "y"] * 15}).to_csv(path, index=False)
     FileDataModule(path=str(path), target="species").prepare()
     assert "column 'age' holds numbers but for 2 cells ['?', 'unknown']" in caplog.text
+
+
+def file_with_the_fit_of(data, path) -> FileDataModule:
+    """A FileDataModule over ``path`` given the fit of ``data``, as ``predict --ckpt_path``
+    with ``--data FileDataModule`` gives it."""
+    new = FileDataModule(path=str(path), checkpoint="given below")
+    new.load_state_dict(data.state_dict())
+    return new
+
+
+def test_a_file_takes_a_code_data_modules_fit_column_by_column(tmp_path):
+    from tests.test_data import ArrayData
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(loc=5.0, size=(100, 2))
+    data = ArrayData(features, (features[:, 0] > 5).astype(int))
+    pd.DataFrame(features[:7], columns=["p", "q"]).to_csv(tmp_path / "new.csv", index=False)
+    new = file_with_the_fit_of(data, tmp_path / "new.csv")
+    scaled = data.prepare().fitted.preprocessor.transform(features[:7])
+    torch.testing.assert_close(new.tensors["predict"][0], torch.tensor(scaled, dtype=torch.float32))
+
+
+def test_a_file_of_another_width_than_a_code_data_modules_fit_is_refused(tmp_path):
+    from tests.test_data import ArrayData
+
+    data = ArrayData(np.random.default_rng(0).normal(size=(100, 2)), np.arange(100) % 2)
+    pd.DataFrame(np.zeros((3, 3)), columns=list("abc")).to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(InputError, match=r"3 feature columns .* trained on 2 unnamed"):
+        file_with_the_fit_of(data, tmp_path / "new.csv").prepare()

@@ -57,6 +57,21 @@ def test_a_data_module_of_ones_own_trains_and_predicts_from_outside_the_package(
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "module 'spirals' cannot be imported from here" in done.stderr.splitlines()[-1]
 
+    # new rows from a file, with the fit the checkpoint carries: spirals.py is not needed
+    points = pd.DataFrame(spiral_arm(40), columns=["x", "y"])
+    pd.concat([points, -points]).to_csv(elsewhere / "points.csv", index=False)
+    file_data = ("--data", "ffnn_lightning.data.FileDataModule", "--data.path", "points.csv")
+    ffnn(elsewhere, "predict", "--ckpt_path", str(best), *file_data)
+    predicted = pd.read_csv(tmp_path / "lightning_logs/version_0/predictions-points.csv")
+    assert predicted["row"].tolist() == list(range(80))
+    assert (predicted["label"] == ["left"] * 40 + ["right"] * 40).mean() > 0.9
+
+
+def spiral_arm(points: int) -> np.ndarray:
+    """Points along the left arm of examples/spirals.py's data, without noise."""
+    angle = np.linspace(0.5, 1.5 * 2 * np.pi, points)
+    return np.stack([angle * np.cos(angle), angle * np.sin(angle)], axis=1)
+
 
 def test_the_no_code_example_trains_on_a_csv_with_gaps_and_categories(tmp_path, run_cli):
     rng = np.random.default_rng(0)

@@ -27,6 +27,8 @@ from ffnn_lightning.data.preprocessing import (
     fit_as_state,
     fit_from_state,
     match_columns,
+    table_preprocessor,
+    text_columns,
     transform,
 )
 from ffnn_lightning.data.split import SplitMethod, Splits, assigned_split, draw_split
@@ -112,6 +114,8 @@ class TabularDataModule(L.LightningDataModule):
         self.restored: Fitted | None = None  # a checkpoint's fit, by load_state_dict()
         self.fit_state: dict | None = None  # state_dict() of the prepared fit, made once
         self.fit_source: dict = {}  # the arguments of the data module the checkpoint's fit is of
+        self.columns: list = []  # a table's feature columns, and those of them that are
+        self.category_columns: list = []  # categories: set when fitting, for preprocessor()
 
     def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
@@ -129,10 +133,17 @@ class TabularDataModule(L.LightningDataModule):
         the files."""
         return False
 
+    def categorical_columns(self, frame: pd.DataFrame) -> list[str]:
+        """The columns of a table from load() to one-hot encode: those without numbers."""
+        return text_columns(frame)
+
     def preprocessor(self) -> TransformerMixin | None:
         """The feature preprocessing, unfitted: the base fits it on the training rows only and
-        applies it to every split. By default a standardization when ``standardize``; a
-        subclass with mixed columns returns its own (e.g. a ColumnTransformer)."""
+        applies it to every split. By default a standardization when ``standardize``, and for
+        a table with categories (``self.category_columns`` of ``self.columns``, found when
+        fitting) their one-hot encoding beside it. A subclass may return its own."""
+        if self.category_columns:
+            return table_preprocessor(self.columns, self.category_columns, self.standardize)
         if not self.standardize:
             return None
         from sklearn.preprocessing import StandardScaler
@@ -219,7 +230,8 @@ class TabularDataModule(L.LightningDataModule):
         features, targets = self.load()
         is_frame = hasattr(features, "iloc")
         if is_frame and restored is not None:
-            features = match_columns(features, restored.columns)
+            features = match_columns(features, restored)
+            is_frame = hasattr(features, "iloc")
         if not is_frame:  # arrays are checked before scaling, DataFrames after encoding
             features = np.asarray(features, dtype=np.float32)
             check_finite(features)
@@ -280,6 +292,9 @@ class TabularDataModule(L.LightningDataModule):
         train: slice | np.ndarray,
     ) -> Fitted:
         """Fit the preprocessing (and the target scaling) on the training rows only."""
+        if hasattr(features, "iloc"):
+            self.columns = list(features.columns)
+            self.category_columns = self.categorical_columns(features)
         preprocessor = self.preprocessor()
         if preprocessor is not None:
             preprocessor.fit(features.iloc[train] if hasattr(features, "iloc") else features[train])
@@ -289,7 +304,8 @@ class TabularDataModule(L.LightningDataModule):
             y = targets.reshape(len(targets), -1)[train].astype(np.float64)
             mean, std = y.mean(0).tolist(), np.where(y.std(0) > 0, y.std(0), 1.0).tolist()
         outputs = get_task(task).num_outputs(classes, targets)
-        return Fitted(task, classes, columns, outputs, mean, std, preprocessor)
+        width = features.shape[1]
+        return Fitted(task, classes, columns, outputs, mean, std, preprocessor, width)
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:
@@ -340,14 +356,17 @@ def _eval_batch_size(rows: int, world_size: int) -> int:
 
 
 def _fit_in(path: str, owner: type) -> tuple[dict, dict]:
-    """The fit a checkpoint holds for data modules of class ``owner``, and the arguments of
-    the data module it was made by."""
+    """The fit a checkpoint holds (of its own data module, which may be another class than
+    ``owner``: a FileDataModule predicts on a file with a code data module's fit), and the
+    arguments of the data module it was made by."""
     remedy = "The data's fit is only read from a checkpoint that loads as plain data."
     checkpoint = read_checkpoint(Path(path), remedy=remedy)
-    state = checkpoint.get(owner.__qualname__)
-    if state is None:
+    source = checkpoint.get("datamodule_hyper_parameters", {})
+    made_by = str(source.get("_class_path", owner.__qualname__)).rsplit(".", 1)[-1]
+    state = checkpoint.get(owner.__qualname__, checkpoint.get(made_by))
+    if not isinstance(state, dict) or "preprocessor" not in state:
         raise InputError(
-            f"checkpoint {path!r} holds no fit of a {owner.__qualname__}: it was trained on "
+            f"checkpoint {path!r} holds no fit of a tabular data module: it was trained on "
             "other data, or before checkpoints carried the preprocessing."
         )
-    return state, checkpoint.get("datamodule_hyper_parameters", {})
+    return state, source

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.data.base import TabularDataModule
+from ffnn_lightning.data.preprocessing import table_preprocessor
 from ffnn_lightning.errors import InputError
 
 
@@ -52,8 +52,6 @@ class FileDataModule(TabularDataModule):
         self.missing = missing
         self.separator = separator
         # what load() found in the file
-        self._numeric: list[int] = []  # positions among the feature columns
-        self._categories: list[int] = []
         self._ids = None  # the drop columns of the loaded rows
         self._split_names = None  # the split column's values, if there is one
 
@@ -82,16 +80,6 @@ class FileDataModule(TabularDataModule):
         self._ids = frame[self.drop]
         has_split = self.split_column in frame.columns
         self._split_names = frame[self.split_column].to_numpy() if has_split else None
-        categories = self.categorical if self.categorical is not None else [
-            c for c in wanted if not _is_numeric(frame[c])
-        ]  # fmt: skip
-        if self.categorical is None:
-            _report_numbers_with_text(self.path, frame, categories)
-        # by position: scikit-learn takes 9 s to select 50,000 columns by name, 0.5 s by
-        # position, and the table's columns are put in the training's order before transforming
-        category_names = set(categories)
-        self._categories = [i for i, c in enumerate(wanted) if c in category_names]
-        self._numeric = [i for i, c in enumerate(wanted) if c not in category_names]
         return frame[wanted], frame[self.target].to_numpy() if has_target else None
 
     def row_ids(self, split: str) -> dict[str, list]:
@@ -100,9 +88,10 @@ class FileDataModule(TabularDataModule):
         return {"row": ids.index.tolist(), **{c: ids[c].tolist() for c in ids.columns}}
 
     def is_other_data(self, fitted_on: dict) -> bool:
-        """Another file than the one the fit was made on."""
+        """Another file than the one the fit was made on, or a fit made on other than a file
+        (a code data module's)."""
         theirs = fitted_on.get("path")
-        return theirs is not None and Path(theirs).resolve() != Path(self.path).resolve()
+        return theirs is None or Path(theirs).resolve() != Path(self.path).resolve()
 
     def output_name(self) -> str:
         """The file's name, for the predictions made on it."""
@@ -111,26 +100,19 @@ class FileDataModule(TabularDataModule):
     def assigned_splits(self):
         return self._split_names
 
-    def preprocessor(self):
-        from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    def categorical_columns(self, frame) -> list[str]:
+        """``categorical``, or else the columns that do not hold numbers (and a word where a
+        column of numbers is read as text because of a few cells)."""
+        if self.categorical is not None:
+            return list(self.categorical)
+        found = super().categorical_columns(frame)
+        _report_numbers_with_text(self.path, frame, found)
+        return found
 
-        impute = self.missing == "impute"
-        numeric = [SimpleImputer(strategy="median")] if impute else []
-        numeric += [StandardScaler()] if self.standardize else []
-        categorical = [SimpleImputer(strategy="most_frequent")] if impute else []
-        categorical += [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
-        # arrays: skops stores them whole, where it stores a list item by item
-        numbers, categories = (
-            np.array(c, dtype=np.int64) for c in (self._numeric, self._categories)
-        )
-        return ColumnTransformer(
-            [
-                ("numeric", make_pipeline(*numeric) if numeric else "passthrough", numbers),
-                ("categorical", make_pipeline(*categorical), categories),
-            ]
+    def preprocessor(self):
+        """The table's preprocessing, with gaps imputed where ``missing: impute``."""
+        return table_preprocessor(
+            self.columns, self.category_columns, self.standardize, self.missing == "impute"
         )
 
     def _drop_missing(self, frame, features: list[str], has_target: bool):
@@ -237,9 +219,3 @@ def _check_separator(path: Path, frame, separator: str) -> None:
             f"Data file {str(path)!r} looks separated by {found!r}, not {separator!r}: set "
             f"--data.separator '{shown}'."
         )
-
-
-def _is_numeric(column) -> bool:
-    from pandas.api.types import is_numeric_dtype
-
-    return is_numeric_dtype(column)

@@ -12,6 +12,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.base import TransformerMixin
+    from sklearn.compose import ColumnTransformer
 
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.tasks import TaskName
@@ -28,6 +29,45 @@ class Fitted(NamedTuple):
     target_mean: list[float] | None  # regression targets are standardized with these
     target_std: list[float] | None
     preprocessor: TransformerMixin | None  # fitted on the training rows
+    width: int | None = None  # how many raw features (a fit on arrays names no columns)
+
+
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of a table that do not hold numbers: categories, to one-hot encode."""
+    from pandas.api.types import is_numeric_dtype
+
+    return [c for c in frame.columns if not is_numeric_dtype(frame[c])]
+
+
+def table_preprocessor(
+    columns: list, categorical: list, standardize: bool, impute: bool = False
+) -> ColumnTransformer:
+    """Numbers standardized (``standardize``), categories one-hot encoded (a category the
+    fit never saw is encoded as none of the known ones), gaps filled with the training
+    rows' median or most frequent category (``impute``). The table's ``columns`` are
+    selected by position: scikit-learn takes 9 s to select 50,000 columns by name, 0.5 s by
+    position, and tables are put in the training's column order before transforming."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [SimpleImputer(strategy="median")] if impute else []
+    numeric += [StandardScaler()] if standardize else []
+    categories = [SimpleImputer(strategy="most_frequent")] if impute else []
+    categories += [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
+    is_category = set(categorical)
+    # arrays: skops stores them whole, where it stores a list item by item
+    positions = [
+        np.array([i for i, c in enumerate(columns) if (c in is_category) == kind], dtype=np.int64)
+        for kind in (False, True)
+    ]
+    return ColumnTransformer(
+        [
+            ("numeric", make_pipeline(*numeric) if numeric else "passthrough", positions[0]),
+            ("categorical", make_pipeline(*categories), positions[1]),
+        ]
+    )
 
 
 def transform(
@@ -44,18 +84,37 @@ def transform(
     return torch.from_numpy(np.ascontiguousarray(features))
 
 
-def match_columns(frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
-    """The table's columns in the training's order; refuses missing or unexpected ones."""
+def match_columns(frame: pd.DataFrame, fitted: Fitted) -> pd.DataFrame | np.ndarray:
+    """The table's columns in the training's order; refuses missing or unexpected ones. A fit
+    made on arrays takes the table's columns in their order, as numbers."""
+    if fitted.columns is None:
+        return _as_array_rows(frame, fitted.width)
     have = [str(c) for c in frame.columns]
-    missing = [c for c in columns or [] if c not in have]
-    unexpected = [c for c in have if c not in (columns or [])]
+    missing = [c for c in fitted.columns if c not in have]
+    unexpected = [c for c in have if c not in fitted.columns]
     if missing or unexpected:
         raise InputError(
             f"The table's columns do not match those the model was trained on. Missing: "
             f"{missing}. Unexpected: {unexpected}. (Drop extra columns with the data module's "
             "drop argument.)"
         )
-    return frame.set_axis(have, axis=1)[columns]
+    return frame.set_axis(have, axis=1)[fitted.columns]
+
+
+def _as_array_rows(frame: pd.DataFrame, width: int | None) -> np.ndarray:
+    """A table's rows for a model trained on unnamed features: its columns in order."""
+    if width is not None and frame.shape[1] != width:
+        raise InputError(
+            f"The table has {frame.shape[1]} feature columns {list(frame.columns)}; the model "
+            f"was trained on {width} unnamed features, which the columns give in order."
+        )
+    try:
+        return frame.to_numpy(dtype=np.float32)
+    except ValueError as error:
+        raise InputError(
+            f"The model was trained on numbers only; the table's columns must hold numbers "
+            f"({error})."
+        ) from error
 
 
 def _dumps(preprocessor: TransformerMixin | None) -> bytes | None:
