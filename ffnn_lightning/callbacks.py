@@ -39,6 +39,20 @@ class ThrottledProgressBar(TQDMProgressBar):
             self._last_draw = now
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
+    def init_train_tqdm(self):
+        """Lightning's bar without the steps-per-second rate, so that at 120 columns the
+        metrics fit beside it."""
+        bar = super().init_train_tqdm()
+        counts = "{n_fmt}/{total_fmt} [{elapsed}<{remaining}]"
+        bar.bar_format = "{desc}{percentage:3.0f}%|{bar:10}| " + counts + "{postfix}"
+        return bar
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """Show the last epoch's values: the module logs them after the bar's epoch end."""
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+        super().on_train_end(trainer, pl_module)
+
     def get_metrics(self, trainer, pl_module) -> dict:
         """The logged values, without the run's version number (``v_num``)."""
         metrics = super().get_metrics(trainer, pl_module)

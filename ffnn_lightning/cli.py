@@ -240,7 +240,15 @@ def quiet_known_notices() -> None:
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended.*")
     # An advertisement for a hosted logger, and which accelerators exist but go unused: printed
     # on every run, informing of nothing (a GPU that is used still says so).
-    noise = ("💡 Tip", "TPU available: False", "GPU available: False", "HPU available: False")
+    # "`Trainer.fit` stopped: `max_epochs=N` reached." is the normal end, which RunSummary's
+    # "Finished after N epochs" reports (other reasons to stop are still shown).
+    noise = (
+        "💡 Tip",
+        "TPU available: False",
+        "GPU available: False",
+        "HPU available: False",
+        "`Trainer.fit` stopped: `max_epochs=",
+    )
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: not record.getMessage().startswith(noise)
     )

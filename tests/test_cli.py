@@ -150,3 +150,11 @@ def test_validate_and_test_report_in_one_short_line(run_cli, caplog, capsys):
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Test: "))
     assert "test/acc=" in line and "test/loss=" in line and len(line) < 100
     assert "Test metric" not in capsys.readouterr().out  # Lightning's table: --verbose true
+
+
+def test_the_bar_ends_on_the_last_epochs_values(run_cli):
+    cli = run_cli("fit", "--config", ADAM, *SHORT, "--trainer.callbacks+=ThrottledProgressBar")
+    bar = cli.trainer.progress_bar_callback
+    shown = dict(item.split("=") for item in bar.train_progress_bar.postfix.split(", "))
+    logged = cli.trainer.callback_metrics["train/loss"].item()
+    assert float(shown["train/loss"]) == pytest.approx(logged, rel=1e-2)
