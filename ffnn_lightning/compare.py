@@ -9,6 +9,8 @@ Each config (optionally on top of a shared ``--base``) is trained with ``fit`` a
 TensorBoard run inside one parent folder, so ``tensorboard --logdir <folder>`` overlays the
 curves. The folder then holds ``loss.png`` (training loss per epoch, one line per run),
 ``epochs.csv`` (one row per run and epoch) and ``summary.md`` (the same as tables).
+``--seeds N`` trains each config N times (seeds 0..N-1): the figure then draws each config's
+mean with a band from its lowest to its highest seed, the tables mean +- standard deviation.
 """
 
 from __future__ import annotations
@@ -17,82 +19,100 @@ import argparse
 import csv
 from pathlib import Path
 
-from ffnn_lightning.cli import main as cli_main
 from ffnn_lightning.logs import read_scalars
+from ffnn_lightning.runs import fit_run, next_folder
 
 TITLE = "Loss across epochs for different optimizers"
 
+Curves = dict[str, list[float]]  # one run's scalars per epoch, by tag
+
 
 def run_all(
-    configs: list[Path], base: Path | None, root: Path, extra: list[str]
-) -> dict[str, dict[str, list[float]]]:
-    """Fit each config as run ``root/<config stem>``; return each run's per-epoch scalars."""
-    results = {}
+    configs: list[Path], base: Path | None, root: Path, extra: list[str], seeds: int = 1
+) -> dict[str, list[Curves]]:
+    """Fit each config as run ``root/<config stem>`` (with several seeds, as
+    ``<stem>/seed_<s>``, seeding with ``s`` = 0, 1, ...); return each run's per-epoch scalars."""
+    results: dict[str, list[Curves]] = {}
     for config in configs:
         label = config.stem
-        args = ["fit", *(["--config", str(base)] if base else []), "--config", str(config)]
-        args += [
-            f"--trainer.logger.init_args.save_dir={root.parent}",
-            f"--trainer.logger.init_args.name={root.name}",
-            f"--trainer.logger.init_args.version={label}",
-            *extra,
-        ]
-        cli = cli_main(args)
-        scalars = read_scalars(Path(cli.trainer.log_dir))
-        results[label] = {tag: [value for _, value in points] for tag, points in scalars.items()}
+        args = [*(["--config", str(base)] if base else []), "--config", str(config), *extra]
+        results[label] = []
+        for seed in range(seeds):
+            seeded = [f"--seed_everything={seed}"] if seeds > 1 else []
+            version = f"{label}/seed_{seed}" if seeds > 1 else label
+            cli = fit_run([*args, *seeded], root, version)
+            scalars = read_scalars(Path(cli.trainer.log_dir))
+            results[label].append({tag: [v for _, v in points] for tag, points in scalars.items()})
     return results
 
 
-def write_table(results: dict[str, dict[str, list[float]]], folder: Path) -> Path:
-    """``epochs.csv``: run, epoch and every epoch-level scalar the runs logged."""
+def write_table(results: dict[str, list[Curves]], folder: Path) -> Path:
+    """``epochs.csv``: run, seed, epoch and every epoch-level scalar the runs logged."""
     # the curves' tags; not "epoch", nor the HParams tab's one-point final/ copies
     tags = sorted(
-        {t for run in results.values() for t in run if t != "epoch" and not t.startswith("final/")}
+        {
+            tag
+            for runs in results.values()
+            for run in runs
+            for tag in run
+            if tag != "epoch" and not tag.startswith("final/")
+        }
     )
     path = folder / "epochs.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "epoch", *tags])
-        for label, run in results.items():
-            for epoch in range(len(run["train/loss"])):
-                values = [_at(run.get(tag, []), epoch) for tag in tags]
-                writer.writerow([label, epoch + 1, *values])
+        writer.writerow(["run", "seed", "epoch", *tags])
+        for label, runs in results.items():
+            for seed, run in enumerate(runs):
+                for epoch in range(len(run["train/loss"])):
+                    values = [_at(run.get(tag, []), epoch) for tag in tags]
+                    writer.writerow([label, seed, epoch + 1, *values])
     return path
 
 
-def write_summary(results: dict[str, dict[str, list[float]]], folder: Path) -> Path:
-    """``summary.md``: training loss per epoch (a column per run), then final validation."""
+def write_summary(results: dict[str, list[Curves]], folder: Path) -> Path:
+    """``summary.md``: training loss per epoch (a column per run), then final validation;
+    over several seeds each cell is the mean +- standard deviation."""
     labels = list(results)
-    epochs = max(len(run["train/loss"]) for run in results.values())
-    lines = [f"# {TITLE}", "", "Training loss (mean per sample) per epoch:", ""]
+    seeds = len(next(iter(results.values())))
+    epochs = max(len(run["train/loss"]) for runs in results.values() for run in runs)
+    over = f" (mean ± std over {seeds} seeds)" if seeds > 1 else ""
+    lines = [f"# {TITLE}", "", f"Training loss (mean per sample) per epoch{over}:", ""]
     lines += ["| epoch | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for epoch in range(epochs):
-        cells = [_format(_at(results[label]["train/loss"], epoch)) for label in labels]
+        cells = [_spread(results[label], "train/loss", epoch) for label in labels]
         lines.append(f"| {epoch + 1} | " + " | ".join(cells) + " |")
-    lines += ["", "After the last epoch:", "", "| run | val/loss | val/acc |", "|---|---|---|"]
+    lines += ["", f"After the last epoch{over}:", "", "| run | val/loss | val/acc |"]
+    lines.append("|---|---|---|")
     for label in labels:
-        run = results[label]
-        loss, acc = _at(run.get("val/loss", []), -1), _at(run.get("val/acc", []), -1)
-        lines.append(f"| {label} | {_format(loss)} | {_format(acc)} |")
+        loss, acc = (_spread(results[label], tag, -1) for tag in ("val/loss", "val/acc"))
+        lines.append(f"| {label} | {loss} | {acc} |")
     path = folder / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def plot(results: dict[str, dict[str, list[float]]], folder: Path, log_scale: bool) -> Path:
-    """``loss.png``: the chapter's figure, training loss against epochs, a line per run."""
+def plot(results: dict[str, list[Curves]], folder: Path, log_scale: bool) -> Path:
+    """``loss.png``: the chapter's figure, training loss against epochs, a line per run; over
+    several seeds the mean, in a band from the lowest to the highest seed."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
+    import numpy as np
     from matplotlib import pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
-    for label, run in results.items():
-        losses = run["train/loss"]
-        axes.plot(range(1, len(losses) + 1), losses, marker="o", label=label)
+    for label, runs in results.items():
+        epochs = min(len(run["train/loss"]) for run in runs)
+        losses = np.array([run["train/loss"][:epochs] for run in runs])
+        x = range(1, epochs + 1)
+        (line,) = axes.plot(x, losses.mean(0), marker="o", label=label)
+        if len(runs) > 1:
+            axes.fill_between(x, losses.min(0), losses.max(0), color=line.get_color(), alpha=0.2)
     if log_scale:
         axes.set_yscale("log")
-    axes.set_title(TITLE)
+    seeds = len(next(iter(results.values())))
+    axes.set_title(TITLE + (f" (mean, min-max band over {seeds} seeds)" if seeds > 1 else ""))
     axes.set_xlabel("Epochs")
     axes.set_ylabel("Training loss (mean per sample)" + (", log scale" if log_scale else ""))
     axes.grid(True, alpha=0.3)
@@ -107,16 +127,16 @@ def _at(values: list[float], index: int) -> float | str:
     return values[index] if -len(values) <= index < len(values) else ""
 
 
-def _format(value: float | str) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else value
+def _spread(runs: list[Curves], tag: str, epoch: int) -> str:
+    """One run's value at ``epoch``, or the mean +- std of the seeds' values."""
+    import statistics
 
-
-def _next_folder(parent: Path, name: str) -> Path:
-    """``parent/name_0``, ``name_1``, ...: the first that does not exist yet."""
-    index = 0
-    while (parent / f"{name}_{index}").exists():
-        index += 1
-    return parent / f"{name}_{index}"
+    values = [v for v in (_at(run.get(tag, []), epoch) for run in runs) if v != ""]
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g}"
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -129,17 +149,22 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--base", type=Path, help="a config under every run's own one")
     parser.add_argument("--name", default="compare", help="parent folder name in lightning_logs")
     parser.add_argument("--log-scale", action="store_true", help="logarithmic loss axis")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="runs per config, seeded 0, 1, ...: error bars"
+    )
     argv, extra = _split_extra(argv)
     args = parser.parse_args(argv)
     for path in [*args.configs, *([args.base] if args.base else [])]:
         if not path.is_file():
             parser.error(f"config {str(path)!r} does not exist")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     labels = [path.stem for path in args.configs]
     if len(set(labels)) != len(labels):
         parser.error(f"configs need distinct file names (they name the runs), got {labels}")
 
-    folder = _next_folder(Path("lightning_logs"), args.name)
-    results = run_all(args.configs, args.base, folder, extra)
+    folder = next_folder(Path("lightning_logs"), args.name)
+    results = run_all(args.configs, args.base, folder, extra, args.seeds)
     outputs = [
         plot(results, folder, args.log_scale),
         write_table(results, folder),

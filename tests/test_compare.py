@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import statistics
 import struct
 
 import pytest
@@ -56,3 +57,21 @@ def test_a_missing_config_is_named(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         compare(["configs/nope.yaml"])
     assert "config 'configs/nope.yaml' does not exist" in capsys.readouterr().err
+
+
+def test_several_seeds_give_mean_and_spread(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = str(CONFIGS / "blobs_sgd.yaml")
+    folder = compare([config, "--seeds", "3", *SHRUNK])
+    assert sorted(p.name for p in (folder / "blobs_sgd").iterdir()) == [
+        "seed_0",
+        "seed_1",
+        "seed_2",
+    ]
+    rows = list(csv.DictReader((folder / "epochs.csv").open()))
+    last = [float(r["train/loss"]) for r in rows if r["epoch"] == "3"]
+    assert len(last) == 3 and len(set(last)) == 3  # the seeds train differently
+    mean, std = statistics.mean(last), statistics.stdev(last)
+    summary = (folder / "summary.md").read_text()
+    assert f"| 3 | {mean:.4g} ± {std:.2g} |" in summary
+    assert "mean ± std over 3 seeds" in summary

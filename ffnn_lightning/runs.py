@@ -1,0 +1,47 @@
+"""Runs driven from Python (``compare``, ``cv``, ``tune``): each a ``fit`` as it would run from
+the command line, logged as one run folder inside a parent folder, so that
+``tensorboard --logdir <parent>`` overlays them and its HParams tab lists them side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+
+from ffnn_lightning.cli import FFNNCLI, main
+
+
+def fit_run(
+    args: Sequence[str], folder: Path, version: str, callbacks: Sequence[L.Callback] = ()
+) -> FFNNCLI:
+    """``fit`` with the command line's ``args`` (``--config``, ``--model.*``, ...), logged as
+    ``folder/version``. ``callbacks`` join the trainer's: objects a command line cannot give,
+    such as an Optuna trial's pruning."""
+    logger = "--trainer.logger.init_args"
+    cli = main(
+        [
+            *args,
+            f"{logger}.save_dir={folder.parent}",
+            f"{logger}.name={folder.name}",
+            f"{logger}.version={version}",
+        ],
+        run=False,
+    )
+    cli.trainer.callbacks.extend(callbacks)
+    cli.before_fit()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    return cli
+
+
+def next_folder(parent: Path, name: str) -> Path:
+    """``parent/name_0``, ``name_1``, ...: the first that does not exist yet."""
+    index = 0
+    while (parent / f"{name}_{index}").exists():
+        index += 1
+    return parent / f"{name}_{index}"
+
+
+def final_metrics(cli: FFNNCLI) -> dict[str, float]:
+    """The metrics the run ended with (its last epoch's), by name."""
+    return {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
