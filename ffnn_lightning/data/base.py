@@ -31,7 +31,13 @@ from ffnn_lightning.data.preprocessing import (
     text_columns,
     transform,
 )
-from ffnn_lightning.data.split import SplitMethod, Splits, assigned_split, draw_split
+from ffnn_lightning.data.split import (
+    SplitMethod,
+    Splits,
+    assigned_split,
+    draw_folds,
+    draw_split,
+)
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.tasks import TaskName, get_task, infer_task
 
@@ -63,6 +69,10 @@ class TabularDataModule(L.LightningDataModule):
             sorted distinct labels of the data. A label outside them is an error.
         standardize_target: train a regression on standardized targets (fitted on train);
             metrics and predictions stay in the target's own units.
+        folds: k-fold cross-validation (``python -m ffnn_lightning cv``): the rows left after
+            the test split are cut into ``folds`` parts (stratified for classes), one of which,
+            ``fold``, validates; ``val_fraction`` then does not apply. ``None``: no folds.
+        fold: the part that validates, from 0 to ``folds - 1``.
         checkpoint: a checkpoint whose fit (preprocessing, columns, classes, task, target
             scaling) to apply instead of fitting one on this data: new rows get exactly the
             training's treatment. ``validate``, ``test`` and ``predict --ckpt_path`` set it.
@@ -81,6 +91,8 @@ class TabularDataModule(L.LightningDataModule):
         task: TaskName | None = None,
         classes: list[str] | None = None,
         standardize_target: bool = True,
+        folds: int | None = None,
+        fold: int = 0,
         checkpoint: str | None = None,
     ) -> None:
         super().__init__()
@@ -99,6 +111,11 @@ class TabularDataModule(L.LightningDataModule):
                 f"val_fraction + test_fraction must leave rows to train on, got "
                 f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction}."
             )
+        if folds is not None and folds < 2:
+            raise InputError(f"folds must be at least 2 to cross-validate, got {folds}.")
+        if folds is not None and not 0 <= fold < folds:
+            raise InputError(f"fold must be one of 0..{folds - 1} (folds={folds}), got {fold}.")
+        self.folds, self.fold = folds, fold
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
@@ -124,6 +141,11 @@ class TabularDataModule(L.LightningDataModule):
     def assigned_splits(self) -> np.ndarray | None:
         """Each loaded row's split (``train``, ``val`` or ``test``) where the data names it,
         e.g. from a column; ``None`` (the default) draws the split with the fractions."""
+        return None
+
+    def groups(self) -> np.ndarray | None:
+        """Each loaded row's group for cross-validation: a group's rows (one patient's, one
+        site's) stay in one fold. ``None`` (the default): every row on its own."""
         return None
 
     def is_other_data(self, fitted_on: dict) -> bool:
@@ -273,6 +295,17 @@ class TabularDataModule(L.LightningDataModule):
         assigned = self.assigned_splits()
         if assigned is not None:
             return assigned_split(assigned, fitting)
+        if self.folds is not None:
+            return draw_folds(
+                targets,
+                self.test_fraction,
+                self.split,
+                self.folds,
+                self.fold,
+                self.seed,
+                classes,
+                self.groups(),
+            )
         return draw_split(
             len(targets),
             targets,

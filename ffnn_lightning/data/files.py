@@ -24,6 +24,8 @@ class FileDataModule(TabularDataModule):
             ``predictions.csv`` beside each row's predictions.
         split_column: a column naming each row's split, ``train``, ``val`` or ``test`` (then
             the fractions, ``split`` and ``seed`` do not draw one); it is not a feature.
+        group_column: a column naming each row's group (a patient, a site): with ``folds``,
+            a group's rows stay in one fold; it is not a feature.
         missing: rows with a missing feature value are dropped (``drop``) or the value is
             filled (``impute``: the training rows' median, or most frequent category). Rows
             without a target are always dropped. Either way the count is printed.
@@ -41,6 +43,7 @@ class FileDataModule(TabularDataModule):
         categorical: list[str] | None = None,
         drop: list[str] | None = None,
         split_column: str | None = None,
+        group_column: str | None = None,
         missing: Literal["drop", "impute"] = "drop",
         separator: str = ",",
         **kwargs,
@@ -48,23 +51,24 @@ class FileDataModule(TabularDataModule):
         super().__init__(**kwargs)
         self.path, self.target = path, target
         self.features, self.categorical, self.drop = features, categorical, drop or []
-        self.split_column = split_column
+        self.split_column, self.group_column = split_column, group_column
         self.missing = missing
         self.separator = separator
         # what load() found in the file
         self._ids = None  # the drop columns of the loaded rows
         self._split_names = None  # the split column's values, if there is one
+        self._groups = None  # the group column's values, if there is one
 
     def load(self):
         """The feature columns and the target; no target (``None``) for a table without its
         column when a checkpoint's fit is given: that table is one to predict on."""
         frame = read_table(Path(self.path), self.separator)
-        not_features = [self.target, self.split_column, *self.drop]
+        not_features = [self.target, self.split_column, self.group_column, *self.drop]
         columns = [c for c in frame.columns if c not in not_features]
         wanted = self.features if self.features is not None else columns
         needed = [*wanted, *self.drop]
-        if self.split_column and not self.checkpoint:
-            needed.append(self.split_column)
+        if not self.checkpoint:
+            needed += [c for c in (self.split_column, self.group_column) if c]
         has_target = self.target in frame.columns
         if not self.checkpoint:  # a table to predict on needs no target
             needed.insert(0, self.target)
@@ -80,6 +84,8 @@ class FileDataModule(TabularDataModule):
         self._ids = frame[self.drop]
         has_split = self.split_column in frame.columns
         self._split_names = frame[self.split_column].to_numpy() if has_split else None
+        has_groups = self.group_column in frame.columns
+        self._groups = frame[self.group_column].to_numpy() if has_groups else None
         return frame[wanted], frame[self.target].to_numpy() if has_target else None
 
     def row_ids(self, split: str) -> dict[str, list]:
@@ -99,6 +105,9 @@ class FileDataModule(TabularDataModule):
 
     def assigned_splits(self):
         return self._split_names
+
+    def groups(self):
+        return self._groups
 
     def categorical_columns(self, frame) -> list[str]:
         """``categorical``, or else the columns that do not hold numbers (and a word where a

@@ -86,3 +86,45 @@ def _draw(rows: int, n_val: int, n_test: int, seed: int, stratify: np.ndarray | 
         else (rest, rest[:0])
     )
     return Splits(train, val, test)
+
+
+def draw_folds(
+    targets: np.ndarray,
+    test_fraction: float,
+    method: SplitMethod,
+    folds: int,
+    fold: int,
+    seed: int,
+    stratify_by_class: bool,
+    groups: np.ndarray | None = None,
+) -> Splits:
+    """k-fold cross-validation: the test rows drawn as :func:`draw_split` draws them (the same
+    rows as a fit's), the rest shuffled with ``seed`` and cut into ``folds`` parts (class
+    ratios kept for classes; a group's rows kept together when ``groups`` are given), of which
+    part ``fold`` validates and the others train."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    rows = len(targets)
+    stratify = targets if stratify_by_class and method == "stratified" else None
+    test_split = draw_split(rows, targets, 0.0, test_fraction, method, seed, stratify_by_class)
+    test = np.arange(rows)[test_split.test]
+    rest = np.setdiff1d(np.arange(rows), test)
+    if stratify is not None:
+        smallest = int(np.unique(stratify[rest], return_counts=True)[1].min())
+        if smallest < folds:
+            raise InputError(
+                f"folds={folds} is more than the smallest class has rows to cross-validate "
+                f"({smallest}): use at most {smallest} folds."
+            )
+    if groups is not None:
+        splitter = StratifiedGroupKFold if stratify is not None else GroupKFold
+        kwargs = {"shuffle": True, "random_state": seed}
+        parts = splitter(folds, **kwargs).split(
+            rest, None if stratify is None else stratify[rest], groups[rest]
+        )
+    elif stratify is not None:
+        parts = StratifiedKFold(folds, shuffle=True, random_state=seed).split(rest, stratify[rest])
+    else:
+        parts = KFold(folds, shuffle=True, random_state=seed).split(rest)
+    train, val = list(parts)[fold]
+    return Splits(rest[train], rest[val], test)
