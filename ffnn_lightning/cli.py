@@ -271,11 +271,21 @@ def _newest_last_checkpoint(runs: Path) -> Path:
     return candidates[-1]
 
 
+# commands beside LightningCLI's, each a module with main(args)
+COMMANDS = {"tune": "ffnn_lightning.tune", "cv": "ffnn_lightning.cv"}
+
+
 def run(args: list[str] | None = None) -> None:
-    """The command line's entry point: :func:`main`, with the template's own errors (a bad
-    value, a diverged run) reported in one line and exit status 1 instead of a traceback."""
+    """The command line's entry point: :func:`main`, or ``tune``/``cv``, with the template's
+    own errors (a bad value, a diverged run) reported in one line and exit status 1 instead of
+    a traceback."""
+    args = sys.argv[1:] if args is None else args
     try:
-        main(args)
+        if args and args[0] in COMMANDS:
+            quiet_known_notices()
+            importlib.import_module(COMMANDS[args[0]]).main(args[1:])
+        else:
+            main(args)
     except Exception as error:
         ours = _own_error(error)
         if ours is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 
@@ -13,11 +14,16 @@ from ffnn_lightning.cli import FFNNCLI, main
 
 
 def fit_run(
-    args: Sequence[str], folder: Path, version: str, callbacks: Sequence[L.Callback] = ()
+    args: Sequence[str],
+    folder: Path,
+    version: str,
+    callbacks: Sequence[L.Callback] = (),
+    hparams: dict[str, Any] | None = None,
 ) -> FFNNCLI:
     """``fit`` with the command line's ``args`` (``--config``, ``--model.*``, ...), logged as
     ``folder/version``. ``callbacks`` join the trainer's: objects a command line cannot give,
-    such as an Optuna trial's pruning."""
+    such as an Optuna trial's pruning. ``hparams`` join the run's in TensorBoard's HParams tab
+    (a trial's values, among them an optimizer's, which the module does not record)."""
     logger = "--trainer.logger.init_args"
     cli = main(
         [
@@ -30,6 +36,8 @@ def fit_run(
     )
     cli.trainer.callbacks.extend(callbacks)
     cli.before_fit()
+    if hparams and cli.trainer.logger is not None:
+        cli.trainer.logger.log_hyperparams(hparams)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     return cli
 
