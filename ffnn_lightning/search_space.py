@@ -70,7 +70,8 @@ class SearchSpace:
         ``--print_config`` of the run), naming the closest valid ones."""
         valid = set(config)
         classes = {key.removesuffix(".class_path") for key in valid if key.endswith("class_path")}
-        classes |= {n for n, e in self.entries.items() if e["type"] == "categorical"}
+        # an option that is null by default, given a choice of classes here (a scheduler)
+        classes |= {n for n, e in self.entries.items() if e["type"] == "categorical" and n in valid}
         for name in self.entries:
             if name in valid or name in classes:
                 continue
@@ -110,10 +111,11 @@ def printed_config(parse: Any, args: list[str]) -> str:
             parse([*args, "--print_config"])
         except SystemExit as done:
             if done.code:
-                lines = [line for line in err.getvalue().splitlines() if line.strip()]
-                raise InputError(
-                    lines[-1] if lines else f"the options {args} do not parse"
-                ) from None
+                lines = err.getvalue().splitlines()
+                starts = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+                said = " ".join(line.strip() for line in lines[starts[-1] :]) if starts else ""
+                said = said.removeprefix("error: ") or "they do not parse"
+                raise InputError(f"The options of a trial are refused: {said}") from None
     return out.getvalue()
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -98,21 +100,34 @@ def check_options(space: SearchSpace, fit_args: list[str]) -> None:
 
 
 def open_storage(url: str):
-    """Optuna's database storage at ``url``, with a one-line error where it cannot be reached."""
+    """Optuna's database storage at ``url``, with a one-line error where it cannot be reached.
+    Workers that start together may race to create its tables: the loser tries again."""
     import optuna
+    from sqlalchemy.exc import IntegrityError
 
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {},
-            # a trial whose worker died (on any machine) is failed and re-run after 2 minutes
-            heartbeat_interval=30,
-            grace_period=120,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(2),
-        )
-    except Exception as error:  # SQLAlchemy's errors, a database driver that is not installed
-        first = str(error).strip().splitlines()[0]
-        raise InputError(f"The study's storage {url!r} cannot be reached: {first}") from error
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is experimental in Optuna's terms
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs={"connect_args": {"timeout": 60}} if "sqlite" in url else {},
+                    # a trial whose worker died (on any machine) fails, and is run again,
+                    # after 2 minutes without its heartbeat
+                    heartbeat_interval=30,
+                    grace_period=120,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        2
+                    ),
+                )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
+        except Exception as error:  # SQLAlchemy's errors, a database driver not installed
+            first = str(error).strip().splitlines()[0]
+            raise InputError(f"The study's storage {url!r} cannot be reached: {first}") from error
+    raise AssertionError("unreachable")
 
 
 def open_study(settings: dict[str, Any], worker: int = 0):
@@ -191,10 +206,17 @@ def objective(trial, settings: dict[str, Any]) -> float:
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
 
         cross_validate(args, settings["cv"], folder / version, after_fold)
+        _keep_config(trial, folder / version / "fold_0")
         return sum(means) / len(means)
     pruning = PyTorchLightningPruningCallback(trial, monitor=monitor)
     cli = fit_run(args, folder, version, [pruning], hparams)
+    _keep_config(trial, Path(cli.trainer.log_dir))
     return _monitored(final_metrics(cli), monitor)
+
+
+def _keep_config(trial, run: Path) -> None:
+    """The run's complete config, in the study: any worker's machine can write best.yaml."""
+    trial.set_user_attr("config", (run / "config.yaml").read_text())
 
 
 def _monitored(metrics: dict[str, float], monitor: str) -> float:
@@ -217,8 +239,6 @@ def rerun_interrupted(study, storage_url: str) -> None:
 
 def write_results(study, folder: Path, cv: int | None) -> list[Path]:
     """``trials.csv``, ``best.yaml``, ``history.png`` and ``importances.png``."""
-    import warnings
-
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -229,7 +249,8 @@ def write_results(study, folder: Path, cv: int | None) -> list[Path]:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)  # the plots' API may change
 
     written = [folder / "trials.csv"]
-    study.trials_dataframe().to_csv(written[0], index=False)
+    trials = study.trials_dataframe()
+    trials.drop(columns=["user_attrs_config"], errors="ignore").to_csv(written[0], index=False)
     if study.best_trials:
         written.append(write_best_config(study.best_trial, folder, cv))
     drawings = {
@@ -251,8 +272,7 @@ def write_results(study, folder: Path, cv: int | None) -> list[Path]:
 def write_best_config(trial, folder: Path, cv: int | None) -> Path:
     """The best trial's complete config, logging into ``lightning_logs`` as a new run: ``fit
     --config best.yaml`` reproduces it (with ``--cv``, ``cv --config best.yaml`` does)."""
-    run = Path(trial.user_attrs["run"])
-    config = yaml.safe_load((run / "fold_0" if cv else run).joinpath("config.yaml").read_text())
+    config = yaml.safe_load(trial.user_attrs["config"])
     config["trainer"]["logger"]["init_args"].update(
         save_dir=".", name="lightning_logs", version=None
     )

@@ -97,6 +97,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_study_goes_on(tmp_path,
     assert states == ["FAIL", "FAIL"]
 
 
+@pytest.mark.slow  # two Python starts: run by .ci/run with -m slow
 def test_a_killed_study_resumes_to_the_requested_trials_with_none_lost(tmp_path):
     slow = ["--config", str(CONFIGS / "iris.yaml"), "--trainer.max_epochs=40"]
     command = tune_command(tmp_path, "--trials", "4", *slow)
@@ -126,6 +127,7 @@ def test_a_killed_study_resumes_to_the_requested_trials_with_none_lost(tmp_path)
     assert any(t.params == interrupted.params for t in done)  # its values were run again
 
 
+@pytest.mark.slow  # two Python starts: run by .ci/run with -m slow
 def test_two_workers_share_one_study_with_distinct_trials(tmp_path):
     slow = ["--config", str(CONFIGS / "iris.yaml"), "--trainer.max_epochs=40"]
     command = tune_command(tmp_path, "--trials", "6", "--workers", "2", *slow)
