@@ -76,15 +76,9 @@ def test_tune_with_folds_optimizes_the_mean_over_the_folds(tmp_path, monkeypatch
     run(["tune", "--search", write_space(tmp_path), "--trials", "1", "--cv", "2", *IRIS])
     folder = tmp_path / "lightning_logs" / "tune_0"
     (trial,) = trials_of(folder)
-    folds = [final_metrics_of(folder / "trial_0" / f"fold_{k}") for k in (0, 1)]
+    folds = [read_val_losses(folder / "trial_0" / f"fold_{k}")[-1] for k in (0, 1)]
     assert trial.value == pytest.approx(sum(folds) / 2, rel=1e-6)
     assert "folds: null" in (folder / "best.yaml").read_text()
-
-
-def final_metrics_of(run_folder: Path) -> float:
-    from ffnn_lightning.logs import read_scalars
-
-    return read_scalars(run_folder)["val/loss"][-1][1]
 
 
 def test_a_diverging_trial_is_recorded_as_failed_and_the_study_goes_on(tmp_path, monkeypatch):
@@ -179,3 +173,34 @@ def test_bad_cross_validations_are_refused_in_one_line_writing_nothing(
         run(["cv", *args, *IRIS])
     assert message in str(exit_.value.code)
     assert not list(tmp_path.glob("lightning_logs/cv_0/*"))
+
+
+class PrunedAtSecondReport:
+    """A stand-in trial: records the reports, and gives up on the second."""
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return len(self.reports) == 2
+
+
+def test_a_trial_reports_about_ten_times_and_stops_when_pruned(tmp_path):
+    from ffnn_lightning.tune import PruneTrial
+
+    trial = PrunedAtSecondReport()
+    config = ["--config", str(CONFIGS / "iris.yaml"), "--trainer.max_epochs=20"]
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 4"):
+        fit_run(config, tmp_path / "runs", "pruned", [PruneTrial(trial, "val/loss")])
+    assert [step for step, _ in trial.reports] == [1, 3]  # every second epoch of 20
+    logged = read_val_losses(tmp_path / "runs" / "pruned")
+    assert [value for _, value in trial.reports] == pytest.approx([logged[1], logged[3]])
+
+
+def read_val_losses(run_folder: Path) -> list[float]:
+    from ffnn_lightning.logs import read_scalars
+
+    return [value for _, value in read_scalars(run_folder)["val/loss"]]
