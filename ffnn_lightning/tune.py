@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -326,7 +327,8 @@ def main(argv: list[str]) -> Path:
     if own.resume:
         rerun_interrupted(study, settings["storage"])
     (folder / "study.yaml").write_text(yaml.safe_dump({"argv": argv, **settings}))
-    context = multiprocessing.get_context("spawn")
+    # fork (Linux): a worker starts with the imports done, not 4 s later; spawn elsewhere
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     others = [context.Process(target=work, args=(settings, w)) for w in range(1, own.workers)]
     for process in others:
         process.start()
