@@ -142,7 +142,10 @@ def open_study(settings: dict[str, Any], worker: int = 0):
         storage=open_storage(settings["storage"]),
         direction=settings["direction"],
         sampler=optuna.samplers.TPESampler(seed=settings["seed"] + worker),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
+        # steps are epochs, or folds with --cv: judged from the 6th epoch, or the 2nd fold
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=5, n_warmup_steps=1 if settings["cv"] else 5
+        ),
         load_if_exists=True,
     )
 
