@@ -204,3 +204,12 @@ def read_val_losses(run_folder: Path) -> list[float]:
     from ffnn_lightning.logs import read_scalars
 
     return [value for _, value in read_scalars(run_folder)["val/loss"]]
+
+
+@pytest.mark.parametrize("space", sorted((CONFIGS / "search").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_shipped_search_spaces_name_real_options(space):
+    from ffnn_lightning.search_space import SearchSpace
+    from ffnn_lightning.tune import check_options
+
+    base = "blobs_adam.yaml" if space.stem == "optimizers" else "wine.yaml"
+    check_options(SearchSpace.from_file(space), ["--config", str(CONFIGS / base)])
