@@ -4,6 +4,7 @@ from ffnn_lightning.data.base import TabularDataModule
 from ffnn_lightning.data.batches import TensorBatches
 from ffnn_lightning.data.bundled import BundledDataModule
 from ffnn_lightning.data.files import FileDataModule
+from ffnn_lightning.data.keel import KeelDataModule
 from ffnn_lightning.data.synthetic import (
     BlobsDataModule,
     CirclesDataModule,
@@ -18,6 +19,7 @@ __all__ = [
     "CirclesDataModule",
     "ClassificationDataModule",
     "FileDataModule",
+    "KeelDataModule",
     "MoonsDataModule",
     "RegressionDataModule",
     "TabularDataModule",
