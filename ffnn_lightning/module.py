@@ -9,6 +9,7 @@ logged here; the fast route (:mod:`ffnn_lightning.fast_steps`) calls this same
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import lightning as L
 import torch
@@ -48,6 +49,11 @@ class FeedForwardModule(L.LightningModule):
             back, so that metrics and predictions are in the target's own units; the loss is
             in standardized units.
         target_std: see ``target_mean``.
+        class_weight: weigh each class's rows in the loss: ``balanced`` (inversely to its
+            count among the training rows, so that each class weighs as much in all) or one
+            weight per class, in the order of the classes; binary ``bce`` takes them as
+            ``pos_weight = w1 / w0``. For imbalanced data; ``None`` weighs every row alike.
+        class_counts: each class's count among the training rows (linked from the data).
     """
 
     def __init__(
@@ -66,11 +72,14 @@ class FeedForwardModule(L.LightningModule):
         lr: float | None = None,
         target_mean: list[float] | None = None,
         target_std: list[float] | None = None,
+        class_weight: Literal["balanced"] | list[float] | None = None,
+        class_counts: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.task = get_task(task)
-        self.loss_fn = self.task.loss(loss, out_features)
+        weights = class_weights(class_weight, class_counts)
+        self.loss_fn = self.task.loss(loss, out_features, weights)
         self.network = FeedForwardNetwork(
             in_features, list(hidden), out_features, activation, dropout, batch_norm
         )
@@ -180,3 +189,20 @@ class FeedForwardModule(L.LightningModule):
                     f"{list(tensor.shape)} there and {list(mine.shape)} here. It was "
                     "trained with other data (input width, classes) or another --model.hidden."
                 )
+
+
+def class_weights(
+    class_weight: Literal["balanced"] | list[float] | None, counts: list[int] | None
+) -> list[float] | None:
+    """Per-class loss weights: as given, or ``balanced`` from the training rows' counts."""
+    if class_weight is None:
+        return None
+    if class_weight != "balanced":
+        if counts and len(class_weight) != len(counts):
+            raise InputError(
+                f"class_weight needs one weight per class ({len(counts)}), got {class_weight}."
+            )
+        return [float(w) for w in class_weight]
+    if not counts:
+        raise InputError("class_weight: balanced needs the data's class counts (classes only).")
+    return [sum(counts) / (len(counts) * max(count, 1)) for count in counts]

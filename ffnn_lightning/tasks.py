@@ -41,6 +41,26 @@ class SigmoidBCELoss(nn.Module):
         return F.binary_cross_entropy(torch.sigmoid(logits), target)
 
 
+class BinaryBalancedAccuracy(classification.MulticlassAccuracy):
+    """Balanced accuracy (the mean of the two classes' recalls) from one logit per row: the
+    accuracy that a majority-class guess cannot inflate on imbalanced data."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(num_classes=2, average="macro", **kwargs)
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        super().update((preds > 0).long().view(-1), target.long().view(-1))
+
+
+def _bce(weights: list[float]) -> nn.Module:
+    """Binary cross-entropy with class weights [w0, w1] as ``pos_weight = w1 / w0``."""
+    return nn.BCEWithLogitsLoss(pos_weight=torch.tensor([weights[1] / weights[0]]))
+
+
+def _cross_entropy(weights: list[float]) -> nn.Module:
+    return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+
+
 @dataclass(frozen=True)
 class Task:
     """A problem type: which losses fit it, how logits become outputs, which metrics it logs."""
@@ -51,6 +71,7 @@ class Task:
     base_metrics: Callable[[int, bool], dict[str, torchmetrics.Metric]]  # (outputs, full set)
     min_outputs: int = 1
     max_outputs: int | None = None
+    weighted: tuple[str, Callable[[list[float]], nn.Module]] | None = None  # loss name, maker
 
     @property
     def is_classification(self) -> bool:
@@ -70,10 +91,17 @@ class Task:
             return torch.from_numpy(targets.reshape(-1).astype(np.int64))
         return torch.from_numpy(targets.astype(np.float32).reshape(len(targets), -1))
 
-    def loss(self, name: str | None, out_features: int) -> nn.Module:
-        """The loss module, by name or class path; refuses a loss name or an output width that
-        does not fit the task."""
+    def loss(
+        self, name: str | None, out_features: int, weights: list[float] | None = None
+    ) -> nn.Module:
+        """The loss module, by name or class path, with per-class ``weights`` where given;
+        refuses a loss name, an output width or weights that do not fit the task."""
         name = name or next(iter(self.losses))
+        if weights is not None:
+            if self.weighted is None or name != self.weighted[0]:
+                fits = f"the {self.weighted[0]} loss" if self.weighted else "classification"
+                raise InputError(f"class_weight is for {fits}, not {self.name} with loss {name!r}.")
+            return self.weighted[1](weights)
         loss_class = self.losses[name] if name in self.losses else _loss_class(name, self)
         if out_features < self.min_outputs or (
             self.max_outputs and out_features > self.max_outputs
@@ -145,6 +173,7 @@ def extra_metrics(paths: dict[str, str] | None, num_outputs: int) -> dict[str, t
 def _binary_metrics(_: int, full: bool) -> dict[str, torchmetrics.Metric]:
     metrics = {"acc": classification.BinaryAccuracy(validate_args=False)}
     if full:
+        metrics["bal_acc"] = BinaryBalancedAccuracy(validate_args=False)
         metrics["f1"] = classification.BinaryF1Score(validate_args=False)
         metrics["auroc"] = classification.BinaryAUROC(validate_args=False)
     return metrics
@@ -155,9 +184,13 @@ def _multiclass_metrics(num_classes: int, full: bool) -> dict[str, torchmetrics.
         "acc": classification.MulticlassAccuracy(num_classes, average="micro", validate_args=False)
     }
     if full:
+        metrics["bal_acc"] = classification.MulticlassAccuracy(
+            num_classes, average="macro", validate_args=False
+        )
         metrics["f1"] = classification.MulticlassF1Score(
             num_classes, average="macro", validate_args=False
         )
+        metrics["auroc"] = classification.MulticlassAUROC(num_classes, validate_args=False)
     return metrics
 
 
@@ -177,6 +210,7 @@ TASKS: dict[str, Task] = {
         _binary_metrics,
         min_outputs=1,
         max_outputs=1,
+        weighted=("bce", _bce),
     ),
     "multiclass": Task(
         "multiclass",
@@ -184,6 +218,7 @@ TASKS: dict[str, Task] = {
         _multiclass_predict,
         _multiclass_metrics,
         min_outputs=2,
+        weighted=("cross_entropy", _cross_entropy),
     ),
     "regression": Task(
         "regression",

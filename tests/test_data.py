@@ -183,3 +183,9 @@ def test_text_columns_of_a_loaded_table_are_one_hot_encoded():
     torch.testing.assert_close(x[:, 1:].sum(1), torch.ones(120))
     is_red = x[:, 1 + ["blue", "green", "red"].index("red")]
     assert torch.equal(is_red.bool(), torch.from_numpy(colour == "red"))
+
+
+def test_class_counts_are_those_of_the_training_rows():
+    targets = np.array(["a"] * 60 + ["b"] * 30 + ["c"] * 10)
+    data = ArrayData(np.zeros((100, 1)), targets, val_fraction=0.2)
+    assert data.class_counts == [48, 24, 8]

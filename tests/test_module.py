@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import lightning as L
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
+from ffnn_lightning.errors import InputError
 from ffnn_lightning.fast_steps import FastSteps
 from tests.conftest import quiet_trainer
 
@@ -119,3 +121,41 @@ def test_extra_metrics_from_the_config_are_logged_on_validation():
 def test_misfitting_choices_fail_when_built(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FeedForwardModule(**kwargs)
+
+
+def test_balanced_class_weights_make_each_class_weigh_as_much():
+    from ffnn_lightning.module import class_weights
+
+    weights = class_weights("balanced", [90, 10])
+    assert weights == pytest.approx([100 / 180, 100 / 20])
+    assert 90 * weights[0] == pytest.approx(10 * weights[1])
+
+
+def test_binary_class_weights_become_the_positive_weight_of_the_loss():
+    model = FeedForwardModule(in_features=2, hidden=[], class_weight=[1.0, 9.0])
+    logits, target = torch.zeros(4, 1), torch.tensor([[1.0], [0.0], [0.0], [0.0]])
+    expected = (9 * math.log(2) + 3 * math.log(2)) / 4  # a positive row counts nine times
+    assert model.loss_fn(logits, target).item() == pytest.approx(expected)
+
+
+def test_class_weights_of_the_wrong_length_or_loss_are_refused():
+    with pytest.raises(InputError, match="one weight per class"):
+        FeedForwardModule(
+            task="multiclass", out_features=3, class_weight=[1, 2], class_counts=[5, 5, 5]
+        )
+    with pytest.raises(InputError, match="class_weight is for the bce loss"):
+        FeedForwardModule(loss="hinge", class_weight="balanced", class_counts=[5, 5])
+
+
+def test_balanced_class_weights_raise_the_balanced_accuracy_of_rare_positives(run_cli):
+    rare = [
+        "--data=ffnn_lightning.data.ClassificationDataModule",
+        "--data.weights=[0.95, 0.05]",
+        "--data.n_samples=2000",
+        "--trainer.max_epochs=3",
+        "--model.hidden=[16]",
+        "--trainer.enable_progress_bar=false",
+    ]
+    plain = run_cli("fit", *rare).trainer.callback_metrics
+    weighted = run_cli("fit", *rare, "--model.class_weight=balanced").trainer.callback_metrics
+    assert weighted["val/bal_acc"] > plain["val/bal_acc"] + 0.05

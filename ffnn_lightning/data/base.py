@@ -192,6 +192,19 @@ class TabularDataModule(L.LightningDataModule):
         return self.prepare().fitted.task
 
     @property
+    def class_counts(self) -> list[int] | None:
+        """How many training rows each class has, in class order (None for regression): the
+        model's ``class_weight: balanced`` weighs the classes by them."""
+        prepared = self.prepare()
+        if prepared.fitted.classes is None or "train" not in prepared.tensors:
+            return None
+        targets = prepared.tensors["train"][1]
+        classes = len(prepared.fitted.classes)
+        if prepared.fitted.task == "binary":
+            return np.bincount(targets.view(-1).long().numpy(), minlength=2).tolist()
+        return np.bincount(targets.numpy(), minlength=classes).tolist()
+
+    @property
     def target_mean(self) -> list[float] | None:
         """Mean of the training targets (regression with ``standardize_target``)."""
         return self.prepare().fitted.target_mean

@@ -87,7 +87,8 @@ class MoonsDataModule(TabularDataModule):
 
 
 class ClassificationDataModule(TabularDataModule):
-    """``make_classification``: classes around hypercube vertices, some features noise."""
+    """``make_classification``: classes around hypercube vertices, some features noise;
+    ``weights`` (each class's share of the rows) makes it imbalanced."""
 
     def __init__(
         self,
@@ -95,12 +96,13 @@ class ClassificationDataModule(TabularDataModule):
         n_features: int = 20,
         n_informative: int = 5,
         n_classes: int = 2,
+        weights: list[float] | None = None,
         random_state: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.n_samples, self.n_features, self.n_informative = n_samples, n_features, n_informative
-        self.n_classes, self.random_state = n_classes, random_state
+        self.n_classes, self.weights, self.random_state = n_classes, weights, random_state
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         return datasets.make_classification(
@@ -108,6 +110,7 @@ class ClassificationDataModule(TabularDataModule):
             n_features=self.n_features,
             n_informative=self.n_informative,
             n_classes=self.n_classes,
+            weights=self.weights,
             random_state=self.random_state,
         )
 
