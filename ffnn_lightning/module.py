@@ -54,6 +54,8 @@ class FeedForwardModule(L.LightningModule):
             weight per class, in the order of the classes; binary ``bce`` takes them as
             ``pos_weight = w1 / w0``. For imbalanced data; ``None`` weighs every row alike.
         class_counts: each class's count among the training rows (linked from the data).
+        label_smoothing: classes only: train towards targets moved this share of the way to
+            the uniform distribution (0.1: a common choice), against over-confident outputs.
     """
 
     def __init__(
@@ -74,12 +76,15 @@ class FeedForwardModule(L.LightningModule):
         target_std: list[float] | None = None,
         class_weight: Literal["balanced"] | list[float] | None = None,
         class_counts: list[int] | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.task = get_task(task)
         weights = class_weights(class_weight, class_counts)
-        self.loss_fn = self.task.loss(loss, out_features, weights)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise InputError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+        self.loss_fn = self.task.loss(loss, out_features, weights, label_smoothing)
         self.network = FeedForwardNetwork(
             in_features, list(hidden), out_features, activation, dropout, batch_norm
         )

@@ -52,13 +52,29 @@ class BinaryBalancedAccuracy(classification.MulticlassAccuracy):
         super().update((preds > 0).long().view(-1), target.long().view(-1))
 
 
-def _bce(weights: list[float]) -> nn.Module:
-    """Binary cross-entropy with class weights [w0, w1] as ``pos_weight = w1 / w0``."""
-    return nn.BCEWithLogitsLoss(pos_weight=torch.tensor([weights[1] / weights[0]]))
+class SmoothedBCEWithLogitsLoss(nn.BCEWithLogitsLoss):
+    """Binary cross-entropy against targets moved ``smoothing / 2`` towards 0.5 (label
+    smoothing: no row is pushed to an infinitely confident logit)."""
+
+    def __init__(self, smoothing: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.smoothing = smoothing
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return super().forward(logits, target * (1 - self.smoothing) + 0.5 * self.smoothing)
 
 
-def _cross_entropy(weights: list[float]) -> nn.Module:
-    return nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+def _bce(weights: list[float] | None, smoothing: float) -> nn.Module:
+    """Binary cross-entropy; class weights [w0, w1] as ``pos_weight = w1 / w0``."""
+    pos_weight = None if weights is None else torch.tensor([weights[1] / weights[0]])
+    if not smoothing:
+        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    return SmoothedBCEWithLogitsLoss(smoothing, pos_weight=pos_weight)
+
+
+def _cross_entropy(weights: list[float] | None, smoothing: float) -> nn.Module:
+    weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,8 @@ class Task:
     base_metrics: Callable[[int, bool], dict[str, torchmetrics.Metric]]  # (outputs, full set)
     min_outputs: int = 1
     max_outputs: int | None = None
-    weighted: tuple[str, Callable[[list[float]], nn.Module]] | None = None  # loss name, maker
+    # the loss that takes class weights and label smoothing: its name, and its maker
+    weighted: tuple[str, Callable[[list[float] | None, float], nn.Module]] | None = None
 
     @property
     def is_classification(self) -> bool:
@@ -92,16 +109,24 @@ class Task:
         return torch.from_numpy(targets.astype(np.float32).reshape(len(targets), -1))
 
     def loss(
-        self, name: str | None, out_features: int, weights: list[float] | None = None
+        self,
+        name: str | None,
+        out_features: int,
+        weights: list[float] | None = None,
+        smoothing: float = 0.0,
     ) -> nn.Module:
-        """The loss module, by name or class path, with per-class ``weights`` where given;
-        refuses a loss name, an output width or weights that do not fit the task."""
+        """The loss module, by name or class path, with per-class ``weights`` and label
+        ``smoothing`` where given; refuses a loss name, an output width, weights or smoothing
+        that do not fit the task."""
         name = name or next(iter(self.losses))
-        if weights is not None:
+        if weights is not None or smoothing:
             if self.weighted is None or name != self.weighted[0]:
                 fits = f"the {self.weighted[0]} loss" if self.weighted else "classification"
-                raise InputError(f"class_weight is for {fits}, not {self.name} with loss {name!r}.")
-            return self.weighted[1](weights)
+                raise InputError(
+                    f"class_weight and label_smoothing are for {fits}, not {self.name} with "
+                    f"loss {name!r}."
+                )
+            return self.weighted[1](weights, smoothing)
         loss_class = self.losses[name] if name in self.losses else _loss_class(name, self)
         if out_features < self.min_outputs or (
             self.max_outputs and out_features > self.max_outputs

@@ -143,7 +143,7 @@ def test_class_weights_of_the_wrong_length_or_loss_are_refused():
         FeedForwardModule(
             task="multiclass", out_features=3, class_weight=[1, 2], class_counts=[5, 5, 5]
         )
-    with pytest.raises(InputError, match="class_weight is for the bce loss"):
+    with pytest.raises(InputError, match="class_weight and label_smoothing are for the bce loss"):
         FeedForwardModule(loss="hinge", class_weight="balanced", class_counts=[5, 5])
 
 
@@ -159,3 +159,10 @@ def test_balanced_class_weights_raise_the_balanced_accuracy_of_rare_positives(ru
     plain = run_cli("fit", *rare).trainer.callback_metrics
     weighted = run_cli("fit", *rare, "--model.class_weight=balanced").trainer.callback_metrics
     assert weighted["val/bal_acc"] > plain["val/bal_acc"] + 0.05
+
+
+def test_label_smoothing_trains_binary_rows_towards_softened_targets():
+    model = FeedForwardModule(in_features=2, hidden=[], label_smoothing=0.2)
+    logits, target = torch.full((1, 1), 2.0), torch.ones(1, 1)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.full((1, 1), 0.9))
+    assert model.loss_fn(logits, target).item() == pytest.approx(expected.item())

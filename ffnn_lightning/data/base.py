@@ -22,11 +22,13 @@ from ffnn_lightning.checkpoints import read_checkpoint
 from ffnn_lightning.data.batches import TensorBatches
 from ffnn_lightning.data.preprocessing import (
     Fitted,
+    Scaler,
     check_finite,
     encode_labels,
     fit_as_state,
     fit_from_state,
     match_columns,
+    scaler_of,
     table_preprocessor,
     text_columns,
     transform,
@@ -60,7 +62,10 @@ class TabularDataModule(L.LightningDataModule):
         split: ``ordered`` takes the last rows as held out (the chapter's way), ``random``
             and ``stratified`` (class ratios kept) draw them with ``seed``.
         shuffle: reshuffle the training rows every epoch (seeded by ``seed`` and the epoch).
-        standardize: scale features to zero mean and unit variance, fitted on train only.
+        standardize: scale the numeric features, fitted on the training rows only.
+        scaler: how: ``standard`` (zero mean, unit variance), ``robust`` (median and
+            interquartile range) or ``quantile`` (through the training rows' quantiles to a
+            normal distribution: robust to outliers and skew).
         seed: seeds the split and the shuffling.
         task: ``binary``, ``multiclass`` or ``regression``; ``None`` infers it from the
             targets: integers (or at most 10 whole float values) are classes, two of them
@@ -87,6 +92,7 @@ class TabularDataModule(L.LightningDataModule):
         split: SplitMethod = "stratified",
         shuffle: bool = True,
         standardize: bool = True,
+        scaler: Scaler = "standard",
         seed: int = 0,
         task: TaskName | None = None,
         classes: list[str] | None = None,
@@ -122,6 +128,7 @@ class TabularDataModule(L.LightningDataModule):
         self.split = split
         self.shuffle = shuffle
         self.standardize = standardize
+        self.scaler = scaler
         self.seed = seed
         self.task = task
         self.classes = classes
@@ -161,16 +168,17 @@ class TabularDataModule(L.LightningDataModule):
 
     def preprocessor(self) -> TransformerMixin | None:
         """The feature preprocessing, unfitted: the base fits it on the training rows only and
-        applies it to every split. By default a standardization when ``standardize``, and for
+        applies it to every split. By default the ``scaler`` when ``standardize``, and for
         a table with categories (``self.category_columns`` of ``self.columns``, found when
         fitting) their one-hot encoding beside it. A subclass may return its own."""
         if self.category_columns:
-            return table_preprocessor(self.columns, self.category_columns, self.standardize)
-        if not self.standardize:
-            return None
-        from sklearn.preprocessing import StandardScaler
+            return table_preprocessor(self.columns, self.category_columns, self.numeric_scaler)
+        return scaler_of(self.scaler) if self.standardize else None
 
-        return StandardScaler()
+    @property
+    def numeric_scaler(self) -> Scaler | None:
+        """The scaler of the numeric columns, or None without ``standardize``."""
+        return self.scaler if self.standardize else None
 
     # -- what the CLI links into the model ------------------------------------------------
     @property

@@ -31,7 +31,7 @@ class FileDataModule(TabularDataModule):
             without a target are always dropped. Either way the count is printed.
         separator: the CSV's field separator (``;`` for many European spreadsheets).
 
-    Numeric columns are standardized (``standardize``) and categories one-hot encoded, both
+    Numeric columns are scaled (``standardize``, ``scaler``) and categories one-hot encoded, both
     fitted on the training rows only; other arguments are those of TabularDataModule's.
     """
 
@@ -121,7 +121,7 @@ class FileDataModule(TabularDataModule):
     def preprocessor(self):
         """The table's preprocessing, with gaps imputed where ``missing: impute``."""
         return table_preprocessor(
-            self.columns, self.category_columns, self.standardize, self.missing == "impute"
+            self.columns, self.category_columns, self.numeric_scaler, self.missing == "impute"
         )
 
     def _drop_missing(self, frame, features: list[str], has_target: bool):
