@@ -3,6 +3,7 @@
     python benchmarks/tabular.py                      # the data sets below, 5 seeds
     python benchmarks/tabular.py --quick              # CI: two small sets, one seed
     python benchmarks/tabular.py --datasets pima wdbc --seeds 3
+    python benchmarks/tabular.py --overlay "quantile=q.yaml" --models "template MLP" quantile
 
 Every model sees the same rows: for each seed the data module draws a stratified 20% test
 split and 16% of the rest for validation, and fits the preprocessing (standardized numbers,
@@ -45,14 +46,24 @@ def split_arrays(name: str, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray
 SPLIT = {"test_fraction": 0.2, "val_fraction": 0.16}  # as configs/keel.yaml splits
 
 
-def template_mlp(name: str, seed: int, epochs: int, folder: Path) -> tuple[float, float, float]:
-    """The template's MLP: ``fit --config configs/keel.yaml`` for this set and seed, tested on
-    the best validation epoch's weights."""
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+# the template's MLPs: overlays on configs/keel.yaml (none: the template's defaults); more
+# with --overlay LABEL=PATH, e.g. a candidate recipe or one ingredient switched on
+TEMPLATES: dict[str, list[Path]] = {"template MLP": []}
+
+
+def template_mlp(
+    name: str, seed: int, epochs: int, folder: Path, overlays: list[Path]
+) -> tuple[float, float, float]:
+    """``fit --config configs/keel.yaml [--config overlay ...]`` for this set and seed, tested
+    on the best validation epoch's weights."""
     from ffnn_lightning.runs import fit_run
 
+    configs = [
+        arg for path in [CONFIGS / "keel.yaml", *overlays] for arg in ("--config", str(path))
+    ]
     args = [
-        "--config",
-        str(Path(__file__).resolve().parent.parent / "configs" / "keel.yaml"),
+        *configs,
         f"--seed_everything={seed}",
         f"--data.init_args.name={name}",
         f"--data.init_args.seed={seed}",
@@ -61,7 +72,7 @@ def template_mlp(name: str, seed: int, epochs: int, folder: Path) -> tuple[float
         "--trainer.enable_model_summary=false",
     ]
     start = time.perf_counter()
-    cli = fit_run(args, folder, f"{name}_{seed}")
+    cli = fit_run(args, folder, f"{name}_{seed}_{len(list(folder.glob('*')))}")
     seconds = time.perf_counter() - start
     (scores,) = cli.trainer.test(
         cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False
@@ -119,17 +130,20 @@ def baseline(make: Callable, splits: dict, seed: int) -> tuple[float, float, flo
     )
 
 
-def run(datasets: list[str], seeds: int, epochs: int) -> dict:
+def run(datasets: list[str], seeds: int, epochs: int, models: list[str]) -> dict:
     """``results[data set][model]``: a list of (accuracy, log loss, seconds), one per seed."""
     results: dict = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in datasets:
-            results[name] = {model: [] for model in ["template MLP", *BASELINES]}
+            results[name] = {model: [] for model in models}
             for seed in range(seeds):
                 splits = split_arrays(name, seed)
-                results[name]["template MLP"].append(template_mlp(name, seed, epochs, Path(folder)))
-                for model, make in BASELINES.items():
-                    results[name][model].append(baseline(make, splits, seed))
+                for model in models:
+                    if model in TEMPLATES:
+                        scores = template_mlp(name, seed, epochs, Path(folder), TEMPLATES[model])
+                    else:
+                        scores = baseline(BASELINES[model], splits, seed)
+                    results[name][model].append(scores)
                 print(f"{name}, seed {seed}: done", flush=True)
     return results
 
@@ -175,10 +189,25 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="the template MLP's epochs")
     parser.add_argument("--quick", action="store_true", help="two small sets, one seed, 5 epochs")
     parser.add_argument("--out", type=Path, default=Path("tabular.md"), help="the table's file")
+    parser.add_argument(
+        "--overlay",
+        nargs="+",
+        default=[],
+        metavar="LABEL=PATH",
+        help="another template MLP: a config overlaid on configs/keel.yaml, under LABEL",
+    )
+    parser.add_argument("--models", nargs="+", help="run only these (default: all)")
     args = parser.parse_args()
     if args.quick:
         args.datasets, args.seeds, args.epochs = args.datasets or QUICK, 1, 5
-    results = run(args.datasets or DATASETS, args.seeds, args.epochs)
+    for overlay in args.overlay:
+        label, _, path = overlay.partition("=")
+        TEMPLATES[label] = [Path(path)]
+    everything = [*TEMPLATES, *BASELINES]
+    unknown = sorted(set(args.models or []) - set(everything))
+    if unknown:
+        parser.error(f"unknown models {unknown}; the models: {everything}")
+    results = run(args.datasets or DATASETS, args.seeds, args.epochs, args.models or everything)
     text = table(results)
     args.out.write_text(text)
     print("\n" + text + f"\nWritten: {args.out}")
