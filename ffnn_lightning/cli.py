@@ -320,5 +320,10 @@ def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
         run=run,
         auto_configure_optimizers=False,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"default_env": False, "prog": "python -m ffnn_lightning"},
+        parser_kwargs={
+            "default_env": False,
+            "prog": "python -m ffnn_lightning",
+            "description": "Train, evaluate and predict (below); also `tune` (an Optuna study) "
+            "and `cv` (k-fold cross-validation): python -m ffnn_lightning tune --help",
+        },
     )
