@@ -188,7 +188,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30, help="the template MLP's epochs")
     parser.add_argument("--quick", action="store_true", help="two small sets, one seed, 5 epochs")
-    parser.add_argument("--out", type=Path, default=Path("tabular.md"), help="the table's file")
+    parser.add_argument(
+        "--out", type=Path, default=Path("lightning_logs/tabular.md"), help="the table's file"
+    )
     parser.add_argument(
         "--overlay",
         nargs="+",
