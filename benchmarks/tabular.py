@@ -101,7 +101,10 @@ def lightgbm(seed: int):
 def catboost(seed: int):
     from catboost import CatBoostClassifier
 
-    return CatBoostClassifier(random_seed=seed, verbose=False, thread_count=2)
+    # allow_writing_files: no catboost_info/ folder of training logs in the working directory
+    return CatBoostClassifier(
+        random_seed=seed, verbose=False, thread_count=2, allow_writing_files=False
+    )
 
 
 BASELINES: dict[str, Callable] = {
