@@ -214,6 +214,7 @@ def main() -> None:
         parser.error(f"unknown models {unknown}; the models: {everything}")
     results = run(args.datasets or DATASETS, args.seeds, args.epochs, args.models or everything)
     text = table(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print("\n" + text + f"\nWritten: {args.out}")
 
