@@ -119,14 +119,6 @@ class Task:
         ``smoothing`` where given; refuses a loss name, an output width, weights or smoothing
         that do not fit the task."""
         name = name or next(iter(self.losses))
-        if weights is not None or smoothing:
-            if self.weighted is None or name != self.weighted[0]:
-                fits = f"the {self.weighted[0]} loss" if self.weighted else "classification"
-                raise InputError(
-                    f"class_weight and label_smoothing are for {fits}, not {self.name} with "
-                    f"loss {name!r}."
-                )
-            return self.weighted[1](weights, smoothing)
         loss_class = self.losses[name] if name in self.losses else _loss_class(name, self)
         if out_features < self.min_outputs or (
             self.max_outputs and out_features > self.max_outputs
@@ -140,7 +132,15 @@ class Task:
                 f"The {self.name} task needs {width} output unit(s), got out_features="
                 f"{out_features}."
             )
-        return loss_class()
+        if weights is None and not smoothing:
+            return loss_class()
+        if self.weighted is None or name != self.weighted[0]:
+            fits = f"the {self.weighted[0]} loss" if self.weighted else "classification"
+            raise InputError(
+                f"class_weight and label_smoothing are for {fits}, not {self.name} with "
+                f"loss {name!r}."
+            )
+        return self.weighted[1](weights, smoothing)
 
     def metrics(
         self, out_features: int, full: bool, extra: dict[str, str] | None = None

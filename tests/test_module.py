@@ -166,3 +166,8 @@ def test_label_smoothing_trains_binary_rows_towards_softened_targets():
     logits, target = torch.full((1, 1), 2.0), torch.ones(1, 1)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.full((1, 1), 0.9))
     assert model.loss_fn(logits, target).item() == pytest.approx(expected.item())
+
+
+def test_class_weights_do_not_skip_the_output_width_check():
+    with pytest.raises(InputError, match="needs exactly 1 output unit"):
+        FeedForwardModule(out_features=3, class_weight="balanced", class_counts=[5, 5])
