@@ -206,11 +206,8 @@ class TabularDataModule(L.LightningDataModule):
         prepared = self.prepare()
         if prepared.fitted.classes is None or "train" not in prepared.tensors:
             return None
-        targets = prepared.tensors["train"][1]
-        classes = len(prepared.fitted.classes)
-        if prepared.fitted.task == "binary":
-            return np.bincount(targets.view(-1).long().numpy(), minlength=2).tolist()
-        return np.bincount(targets.numpy(), minlength=classes).tolist()
+        indices = prepared.tensors["train"][1].view(-1).long().numpy()  # binary: 0./1. floats
+        return np.bincount(indices, minlength=len(prepared.fitted.classes)).tolist()
 
     @property
     def target_mean(self) -> list[float] | None:
