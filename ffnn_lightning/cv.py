@@ -15,6 +15,7 @@ import csv
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.runs import final_metrics, fit_run, next_folder
@@ -23,14 +24,19 @@ FoldDone = Callable[[int, dict[str, float]], None]
 
 
 def cross_validate(
-    args: Sequence[str], folds: int, folder: Path, on_fold: FoldDone | None = None
+    args: Sequence[str],
+    folds: int,
+    folder: Path,
+    on_fold: FoldDone | None = None,
+    hparams: dict[str, Any] | None = None,
 ) -> list[dict[str, float]]:
     """Fit ``args`` once per fold as ``folder/fold_K``; each fold's final validation metrics.
-    ``on_fold(k, metrics)`` is called after each fold (``tune --cv`` prunes there)."""
+    ``on_fold(k, metrics)`` is called after each fold (``tune --cv`` prunes there);
+    ``hparams`` join each fold's in the HParams tab (a trial's values)."""
     results = []
     for fold in range(folds):
         split = [f"--data.init_args.folds={folds}", f"--data.init_args.fold={fold}"]
-        cli = fit_run([*args, *split], folder, f"fold_{fold}")
+        cli = fit_run([*args, *split], folder, f"fold_{fold}", hparams=hparams)
         metrics = {k: v for k, v in final_metrics(cli).items() if k.startswith("val/")}
         results.append(metrics)
         if on_fold is not None:

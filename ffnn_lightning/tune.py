@@ -132,14 +132,15 @@ def open_storage(url: str):
     raise AssertionError("unreachable")
 
 
-def open_study(settings: dict[str, Any], worker: int = 0):
-    """The study in its storage (created by the first worker, joined by the others)."""
+def open_study(settings: dict[str, Any], worker: int = 0, storage=None):
+    """The study in its storage (created by the first worker, joined by the others);
+    ``storage`` is opened from the settings unless given."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.create_study(
         study_name=settings["study_name"],
-        storage=open_storage(settings["storage"]),
+        storage=storage or open_storage(settings["storage"]),
         direction=settings["direction"],
         sampler=optuna.samplers.TPESampler(seed=settings["seed"] + worker),
         # steps are epochs, or folds with --cv: judged from the 6th epoch, or the 2nd fold
@@ -156,18 +157,20 @@ def finished(study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def work(settings: dict[str, Any], worker: int = 0) -> None:
-    """One worker: run trials until the study has ``trials`` finished ones (or time is up)."""
+def work(settings: dict[str, Any], worker: int = 0, study=None) -> None:
+    """One worker: run trials until the study has ``trials`` finished ones (or time is up).
+    The first worker is given the study its process opened; the others open their own."""
     import optuna
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // settings["workers"]))
-    study = open_study(settings, worker)
+    study = study or open_study(settings, worker)
     left = settings["trials"] - finished(study)
     if left <= 0:
         return
+    space = SearchSpace(settings["space"], settings["search"])
     study.optimize(
-        lambda trial: objective(trial, settings),
+        lambda trial: objective(trial, space, settings),
         n_trials=left,
         timeout=settings["timeout"],
         catch=(TrainingDiverged,),  # a diverged trial is recorded as failed; the study goes on
@@ -180,13 +183,12 @@ def work(settings: dict[str, Any], worker: int = 0) -> None:
     )
 
 
-def objective(trial, settings: dict[str, Any]) -> float:
+def objective(trial, space: SearchSpace, settings: dict[str, Any]) -> float:
     """One trial: the space's values as ``fit`` options, the run's final monitored value (or
     its mean over the folds with ``--cv``)."""
     from ffnn_lightning.cv import cross_validate
     from ffnn_lightning.runs import final_metrics, fit_run
 
-    space = SearchSpace(settings["space"], settings["search"])
     values = space.suggest(trial)
     args = [*settings["fit_args"], *as_options(values)]
     folder, version, monitor = (
@@ -208,7 +210,7 @@ def objective(trial, settings: dict[str, Any]) -> float:
 
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
 
-        cross_validate(args, settings["cv"], folder / version, after_fold)
+        cross_validate(args, settings["cv"], folder / version, after_fold, hparams)
         _keep_config(trial, folder / version / "fold_0")
         return sum(means) / len(means)
     cli = fit_run(args, folder, version, [PruneTrial(trial, monitor)], hparams)
@@ -247,11 +249,10 @@ def _monitored(metrics: dict[str, float], monitor: str) -> float:
     return metrics[monitor]
 
 
-def rerun_interrupted(study, storage_url: str) -> None:
+def rerun_interrupted(study, storage) -> None:
     """Trials a killed study left running: failed, and their values proposed again."""
     from optuna.trial import TrialState
 
-    storage = open_storage(storage_url)
     study_id = storage.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
@@ -323,19 +324,21 @@ def main(argv: list[str]) -> Path:
             for key in ("trials", "timeout", "monitor", "direction", "cv", "seed", "workers")
         },
     }
-    if own.storage:
-        open_storage(own.storage)  # unreachable: refused before the folder is made
+    # a server that cannot be reached is refused before the folder is made; SQLite's file
+    # lives in the folder
+    storage = open_storage(own.storage) if own.storage else None
     folder.mkdir(parents=True, exist_ok=True)
-    study = open_study(settings)
+    storage = storage or open_storage(settings["storage"])
+    study = open_study(settings, storage=storage)
     if own.resume:
-        rerun_interrupted(study, settings["storage"])
+        rerun_interrupted(study, storage)
     (folder / "study.yaml").write_text(yaml.safe_dump({"argv": argv, **settings}))
     # fork (Linux): a worker starts with the imports done, not 4 s later; spawn elsewhere
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     others = [context.Process(target=work, args=(settings, w)) for w in range(1, own.workers)]
     for process in others:
         process.start()
-    work(settings)
+    work(settings, study=study)
     for process in others:
         process.join()
     written = write_results(study, folder, own.cv)

@@ -78,6 +78,7 @@ def test_tune_with_folds_optimizes_the_mean_over_the_folds(tmp_path, monkeypatch
     (trial,) = trials_of(folder)
     folds = [read_val_losses(folder / "trial_0" / f"fold_{k}")[-1] for k in (0, 1)]
     assert trial.value == pytest.approx(sum(folds) / 2, rel=1e-6)
+    assert "tune/model.optimizer.init_args.lr" in read_hparams(folder / "trial_0" / "fold_0")[0]
     assert "folds: null" in (folder / "best.yaml").read_text()
 
 
