@@ -56,6 +56,10 @@ class FeedForwardModule(L.LightningModule):
         class_counts: each class's count among the training rows (linked from the data).
         label_smoothing: classes only: train towards targets moved this share of the way to
             the uniform distribution (0.1: a common choice), against over-confident outputs.
+        embedding: ``periodic``: embed each input in ``embedding_dim`` learned periodic
+            features before the first layer (numerical embeddings, strong on tables);
+            ``None``: the inputs as they are.
+        embedding_dim: numbers per input of the embedding.
     """
 
     def __init__(
@@ -77,6 +81,8 @@ class FeedForwardModule(L.LightningModule):
         class_weight: Literal["balanced"] | list[float] | None = None,
         class_counts: list[int] | None = None,
         label_smoothing: float = 0.0,
+        embedding: Literal["periodic"] | None = None,
+        embedding_dim: int = 16,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -86,7 +92,14 @@ class FeedForwardModule(L.LightningModule):
             raise InputError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
         self.loss_fn = self.task.loss(loss, out_features, weights, label_smoothing)
         self.network = FeedForwardNetwork(
-            in_features, list(hidden), out_features, activation, dropout, batch_norm
+            in_features,
+            list(hidden),
+            out_features,
+            activation,
+            dropout,
+            batch_norm,
+            embedding,
+            embedding_dim,
         )
         if (target_mean is not None or target_std is not None) and task != "regression":
             raise InputError(f"target_mean and target_std are for regression, not {task}.")

@@ -22,6 +22,30 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+EMBEDDINGS = ("periodic",)
+
+
+def numeric_embedding(
+    kind: str | None, in_features: int, dim: int
+) -> tuple[nn.Module | None, int]:
+    """The input embedding and the width it hands the first layer.
+
+    ``periodic`` is Gorishniy et al. 2022's PLR (``rtdl_num_embeddings.PeriodicEmbeddings``):
+    each input becomes ``dim`` numbers, a linear map of learned sines and cosines, so the
+    first layer can bend along each input on its own; ``None``: none, the inputs as they are.
+    """
+    if kind is None:
+        return None, in_features
+    if kind not in EMBEDDINGS:
+        raise InputError(f"Unknown embedding {kind!r}. Use one of {list(EMBEDDINGS)} or None.")
+    if dim < 1:
+        raise InputError(f"embedding_dim must be a positive integer, got {dim}.")
+    from rtdl_num_embeddings import PeriodicEmbeddings
+
+    periodic = PeriodicEmbeddings(in_features, dim, lite=False)
+    return nn.Sequential(periodic, nn.Flatten()), in_features * dim
+
+
 def resolve_activation(name: str) -> type[nn.Module]:
     """Return the activation class for a short name ("relu") or a class path ("torch.nn.Mish")."""
     key = name.lower()
@@ -42,7 +66,8 @@ class FeedForwardNetwork(nn.Module):
     ``FeedForwardNetwork(64, [256, 1024], 1)`` is the chapter's network without its final
     sigmoid: the sigmoid belongs to the loss (``BCEWithLogitsLoss``) and to prediction.
     Layers are built input to output, so under the same seed the weights are initialised
-    exactly as the chapter's ``fc1, fc2, out``.
+    exactly as the chapter's ``fc1, fc2, out``. ``embedding="periodic"`` puts a numerical
+    embedding (:func:`numeric_embedding`) of ``embedding_dim`` numbers per input before them.
     """
 
     def __init__(
@@ -53,6 +78,8 @@ class FeedForwardNetwork(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        embedding: str | None = None,
+        embedding_dim: int = 16,
     ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
@@ -64,8 +91,8 @@ class FeedForwardNetwork(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise InputError(f"dropout must be in [0, 1), got {dropout}.")
         act = resolve_activation(activation)
+        self.embedding, width = numeric_embedding(embedding, in_features, embedding_dim)
         layers: list[nn.Module] = []
-        width = in_features
         for next_width in hidden:
             layers.append(nn.Linear(width, next_width))
             if batch_norm:
@@ -78,4 +105,4 @@ class FeedForwardNetwork(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
-        return self.layers(x)
+        return self.layers(x if self.embedding is None else self.embedding(x))

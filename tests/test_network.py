@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from ffnn_lightning.errors import InputError
 from ffnn_lightning.network import FeedForwardNetwork
 from ffnn_lightning.reference import ChapterNetwork
 
@@ -59,3 +60,19 @@ def test_dropout_and_batch_norm_sit_between_hidden_layers():
         "Linear", "BatchNorm1d", "ReLU", "Dropout",
         "Linear",
     ]  # fmt: skip
+
+
+def test_a_periodic_embedding_gives_the_first_layer_dim_numbers_per_input():
+    torch.manual_seed(0)
+    network = FeedForwardNetwork(5, [8], 3, embedding="periodic", embedding_dim=4)
+    assert network.layers[0].in_features == 5 * 4
+    out = network(torch.randn(7, 5))
+    assert out.shape == (7, 3)
+    out.sum().backward()
+    grads = [p.grad for p in network.embedding.parameters()]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_an_unknown_embedding_is_refused_with_the_choices():
+    with pytest.raises(InputError, match=r"Unknown embedding 'fourier'.*\['periodic'\]"):
+        FeedForwardNetwork(5, [8], 1, embedding="fourier")
