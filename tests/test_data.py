@@ -201,3 +201,17 @@ def test_robust_and_quantile_scaling_centre_skewed_training_columns(scaler):
     )  # the standard scaler leaves it near -0.2 to -0.3
     if scaler == "quantile":  # mapped to a normal distribution: the tail is gone
         assert train.max() < 6
+
+
+def test_robust_clip_scaling_is_fitted_on_training_rows_and_bounds_outliers():
+    features = np.random.default_rng(0).standard_cauchy(size=(400, 2))  # wild outliers
+    features[300:] = 1000.0  # the held-out rows (the last, split: ordered) far away
+    data = ArrayData(
+        features, np.arange(400) % 2, scaler="robust_clip", split="ordered", val_fraction=0.25
+    )
+    robust, _ = data.prepare().fitted.preprocessor
+    np.testing.assert_allclose(robust.center_, np.median(features[:300], axis=0))
+    train, held_out = data.tensors["train"][0], data.tensors["val"][0]
+    assert train.abs().max() < 3  # |x / sqrt(1 + (x/3)^2)| < 3 for every x
+    assert train.median(0).values.abs().max() < 0.05
+    assert held_out.min() > 2.9  # far beyond the scale: pulled in just below the limit

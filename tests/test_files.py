@@ -158,3 +158,17 @@ def test_a_file_of_another_width_than_a_code_data_modules_fit_is_refused(tmp_pat
     pd.DataFrame(np.zeros((3, 3)), columns=list("abc")).to_csv(tmp_path / "new.csv", index=False)
     with pytest.raises(InputError, match=r"3 feature columns .* trained on 2 unnamed"):
         file_with_the_fit_of(data, tmp_path / "new.csv").prepare()
+
+
+def test_a_clipping_scaler_travels_with_the_fit_to_new_rows(tmp_path):
+    from tests.test_data import ArrayData
+
+    features = np.random.default_rng(0).standard_cauchy(size=(100, 2))
+    data = ArrayData(features, np.arange(100) % 2, scaler="robust_clip")
+    new_rows = np.array([[0.0, 1.0], [50.0, -80.0], [3.0, 0.5]])
+    pd.DataFrame(new_rows, columns=["p", "q"]).to_csv(tmp_path / "new.csv", index=False)
+    new = file_with_the_fit_of(data, tmp_path / "new.csv")  # through skops, as a checkpoint
+    expected = data.prepare().fitted.preprocessor.transform(new_rows)
+    assert np.abs(expected).max() < 3
+    expected = torch.tensor(expected, dtype=torch.float32)
+    torch.testing.assert_close(new.tensors["predict"][0], expected)

@@ -64,7 +64,8 @@ class TabularDataModule(L.LightningDataModule):
         shuffle: reshuffle the training rows every epoch (seeded by ``seed`` and the epoch).
         standardize: scale the numeric features, fitted on the training rows only.
         scaler: how: ``standard`` (zero mean, unit variance), ``robust`` (median and
-            interquartile range) or ``quantile`` (through the training rows' quantiles to a
+            interquartile range), ``robust_clip`` (robust, then smoothly clipped to +-3) or
+            ``quantile`` (through the training rows' quantiles to a
             normal distribution: robust to outliers and skew).
         seed: seeds the split and the shuffling.
         task: ``binary``, ``multiclass`` or ``regression``; ``None`` infers it from the
