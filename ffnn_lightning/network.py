@@ -25,9 +25,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 EMBEDDINGS = ("periodic",)
 
 
-def numeric_embedding(
-    kind: str | None, in_features: int, dim: int
-) -> tuple[nn.Module | None, int]:
+def numeric_embedding(kind: str | None, in_features: int, dim: int) -> tuple[nn.Module | None, int]:
     """The input embedding and the width it hands the first layer.
 
     ``periodic`` is Gorishniy et al. 2022's PLR (``rtdl_num_embeddings.PeriodicEmbeddings``):

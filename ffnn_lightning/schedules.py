@@ -19,9 +19,7 @@ class WarmupCosineLR(LambdaLR):
     trainer's.
     """
 
-    def __init__(
-        self, optimizer: Optimizer, warmup_epochs: int = 3, max_epochs: int = 30
-    ) -> None:
+    def __init__(self, optimizer: Optimizer, warmup_epochs: int = 3, max_epochs: int = 30) -> None:
         if not 0 <= warmup_epochs < max_epochs:
             raise InputError(
                 f"WarmupCosineLR needs 0 <= warmup_epochs < max_epochs, got "
