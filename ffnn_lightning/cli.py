@@ -273,7 +273,11 @@ def _newest_last_checkpoint(runs: Path) -> Path:
 
 
 # commands beside LightningCLI's, each a module with main(args)
-COMMANDS = {"tune": "ffnn_lightning.tune", "cv": "ffnn_lightning.cv"}
+COMMANDS = {
+    "tune": "ffnn_lightning.tune",
+    "cv": "ffnn_lightning.cv",
+    "export": "ffnn_lightning.export",
+}
 
 
 def run(args: list[str] | None = None) -> None:

@@ -262,7 +262,7 @@ class TabularDataModule(L.LightningDataModule):
         links into the model). Bad data is reported here."""
         if self.prepared is None:
             if self.checkpoint and self.restored is None:
-                state, self.fit_source = _fit_in(self.checkpoint, type(self))
+                state, self.fit_source = fit_in_checkpoint(self.checkpoint, type(self))
                 self.load_state_dict(state)
             self.prepared = self._prepare(self.restored)
         return self.prepared
@@ -407,7 +407,7 @@ def _eval_batch_size(rows: int, world_size: int) -> int:
     return max(1, min(4096, -(-rows // world_size)))
 
 
-def _fit_in(path: str, owner: type) -> tuple[dict, dict]:
+def fit_in_checkpoint(path: str, owner: type) -> tuple[dict, dict]:
     """The fit a checkpoint holds (of its own data module, which may be another class than
     ``owner``: a FileDataModule predicts on a file with a code data module's fit), and the
     arguments of the data module it was made by."""

@@ -1,0 +1,159 @@
+"""export: one ONNX file from raw columns to predict's outputs; TorchScript for the network."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ffnn_lightning.cli import main, run
+from ffnn_lightning.errors import InputError
+
+onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -e '.[export]'")
+pytest.importorskip("skl2onnx", reason="pip install -e '.[export]'")
+pytest.importorskip("onnxscript", reason="pip install -e '.[export]'")
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "predict_onnx.py"
+TARGETS = {"binary": "species", "multiclass": "species", "regression": "price"}
+
+
+def load_example():
+    """examples/predict_onnx.py as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location("predict_onnx", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def table(task: str, rows: int, seed: int = 0) -> pd.DataFrame:
+    """Numbers far from 0 (so scaling matters), a colour category and the task's target;
+    the multiclass table has string labels and gaps in a number and in the category."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(size=rows) + 50
+    weight = rng.normal(size=rows) * 10
+    colour = rng.choice(["red", "green", "blue"], size=rows).astype(object)
+    frame = pd.DataFrame({"size": size, "weight": weight, "colour": colour})
+    if task == "regression":
+        frame["price"] = 1000 + 300 * (size - 50) - 20 * weight + 40 * (colour == "red")
+        return frame
+    names = ["cat", "dog"] if task == "binary" else ["cat", "dog", "fox"]
+    frame["species"] = np.array(names)[(size > 50).astype(int) + (weight > 5) * (task != "binary")]
+    if task == "multiclass":
+        frame.loc[frame.index % 7 == 3, "size"] = np.nan
+        frame.loc[frame.index % 11 == 5, "colour"] = np.nan
+    return frame
+
+
+def data_args(path: str, task: str) -> list[str]:
+    return [
+        "--data=ffnn_lightning.data.FileDataModule",
+        f"--data.path={path}",
+        f"--data.target={TARGETS[task]}",
+        "--data.missing=impute",
+    ]
+
+
+@pytest.fixture(scope="module", params=["binary", "multiclass", "regression"])
+def exported(request, tmp_path_factory):
+    """A run fitted on the task's table; its best checkpoint and the ONNX file exported
+    through the command line (once per task: the tests only read them)."""
+    task = request.param
+    folder = tmp_path_factory.mktemp(task)
+    table(task, 240).to_csv(folder / "train.csv", index=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        cli = main(
+            [
+                "fit",
+                *data_args("train.csv", task),
+                "--model.hidden=[16]",
+                "--trainer.max_epochs=3",
+                "--seed_everything=0",
+                "--trainer.enable_progress_bar=false",
+                "--trainer.enable_model_summary=false",
+            ]
+        )
+    checkpoint = Path(folder, cli.trainer.checkpoint_callback.best_model_path)
+    model = folder / f"{task}.onnx"
+    run(["export", "--ckpt_path", str(checkpoint), "--output", str(model)])
+    return task, checkpoint, model
+
+
+def onnx_predictions(model: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return load_example().predictions(session, frame)
+
+
+def test_onnx_gives_predicts_columns_and_values_on_a_new_file(exported, run_cli, tmp_path):
+    task, checkpoint, model = exported
+    new = tmp_path / "new.csv"
+    table(task, 50, seed=1).drop(columns=TARGETS[task]).to_csv(new, index=False)
+    run_cli("predict", *data_args(str(new), task), "--ckpt_path", str(checkpoint))
+    expected = pd.read_csv(checkpoint.parent.parent / "predictions-new.csv")
+    got = onnx_predictions(model, pd.read_csv(new))
+    assert list(got.columns) == list(expected.columns)
+    assert len(got) == 50
+    if task != "regression":
+        assert (got["label"] == expected["label"]).all()
+    numbers = [c for c in expected.columns if c.startswith(("probability", "prediction"))]
+    np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_takes_the_columns_by_name_in_any_order(exported):
+    task, _, model = exported
+    new = table(task, 30, seed=2).drop(columns=TARGETS[task])
+    shuffled = new[list(reversed(new.columns))]
+    pd.testing.assert_frame_equal(onnx_predictions(model, shuffled), onnx_predictions(model, new))
+
+
+def test_a_missing_column_is_named(exported):
+    task, _, model = exported
+    new = table(task, 5).drop(columns=[TARGETS[task], "weight"])
+    with pytest.raises(SystemExit, match=r"no column \['weight'\]"):
+        onnx_predictions(model, new)
+
+
+def test_torchscript_reloads_and_gives_the_networks_outputs(run_cli, tmp_path):
+    table("multiclass", 120).to_csv("train.csv", index=False)
+    cli = run_cli("fit", *data_args("train.csv", "multiclass"), "--trainer.max_epochs=1")
+    checkpoint = cli.trainer.checkpoint_callback.best_model_path
+    run(["export", "--ckpt_path", checkpoint, "--format", "torchscript", "--output", "net.pt"])
+    scripted = torch.jit.load("net.pt")
+    x = cli.datamodule.tensors["val"][0]
+    cli.model.eval()
+    with torch.no_grad():
+        expected = cli.model.task.predict(cli.model(x))
+        label, probability = scripted(x)
+    torch.testing.assert_close(probability, expected["probability"])
+    assert torch.equal(label, expected["label"])
+
+
+class Doubling(TransformerMixin, BaseEstimator):
+    """A user's own preprocessing step, which skl2onnx has no converter for."""
+
+    def fit(self, x, y=None):
+        return self
+
+    def transform(self, x):
+        return np.asarray(x) * 2
+
+
+def test_a_preprocessing_step_without_a_converter_is_named_in_one_line():
+    from skl2onnx.common.data_types import FloatTensorType
+
+    from ffnn_lightning.export import converted
+
+    step = Doubling().fit(np.zeros((3, 2)))
+    with pytest.raises(InputError, match="Doubling") as error:
+        converted(step, [("features_raw", FloatTensorType([None, 2]))])
+    assert "\n" not in str(error.value)
+
+
+def test_a_missing_checkpoint_is_one_line(capsys):
+    with pytest.raises(SystemExit, match="does not exist"):
+        run(["export", "--ckpt_path", "nowhere.ckpt"])
