@@ -97,7 +97,10 @@ def write_onnx(module: FeedForwardModule, fitted: Fitted, output: Path) -> None:
 
     network = network_graph(module)
     preprocessing = preprocessing_graph(fitted, module.hparams.in_features)
-    network.ir_version = preprocessing.ir_version  # merge_models needs them alike
+    # merge_models needs the same opset and IR version: skl2onnx takes the lowest opset
+    # its operators need, torch.onnx's exporter 18
+    preprocessing = onnx.version_converter.convert_version(preprocessing, OPSET[""])
+    network.ir_version = preprocessing.ir_version
     model = merge_models(preprocessing, network, io_map=[(FEATURES, "x")])
     if fitted.classes is not None:
         model = with_class_names(model, fitted.classes)
@@ -265,6 +268,13 @@ def with_class_names(model, classes: list[str]):
             default_string="",
         )
     )
+    # LabelEncoder's keys_int64s came with ai.onnx.ml 2; the ml operators skl2onnx uses for
+    # preprocessing (Scaler, OneHotEncoder, Imputer...) are unchanged since 1
+    ml = [o for o in model.opset_import if o.domain == "ai.onnx.ml"]
+    if ml:
+        ml[0].version = max(ml[0].version, 2)
+    else:
+        model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 2))
     outputs = [o for o in graph.output if o.name != "label_index"]
     del graph.output[:]
     graph.output.extend(
