@@ -254,7 +254,8 @@ class NetworkInsight(L.Callback):
         if _due(epoch, self.histogram_every_n_epochs, trainer):
             self._histograms(trainer, pl_module, watch)
         if self._points and _due(epoch, self.boundary_every_n_epochs, trainer):
-            image = self._boundary(pl_module, f"epoch {epoch + 1}")
+            activation = pl_module.hparams.get("activation", "network")
+            image = self._boundary(pl_module, f"{activation}, epoch {epoch + 1}")
             self.frames.append(image)
             experiment = _tensorboard(trainer)
             if experiment is not None:
