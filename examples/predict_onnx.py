@@ -6,7 +6,8 @@
 Writes ``predictions-<file>.csv`` beside the CSV with the columns ``predict`` writes: ``row``
 (the row's position in the file), the file's columns that the model does not take (an ID,
 say), then ``label`` and ``probability_<class>`` for classes, ``prediction`` for regression.
-Columns are matched by name, in any order; a gap is an empty cell.
+Columns are matched by name, in any order; a gap is an empty cell. A model trained on unnamed
+features (a data module that loads arrays) takes the file's columns in order.
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ import pandas as pd
 def feeds(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> dict[str, np.ndarray]:
     """One ``[rows, 1]`` array per model input, taken from the column of its name: numbers
     as float32 (a gap is NaN), categories as strings (a gap is the empty string)."""
-    missing = [i.name for i in session.get_inputs() if i.name not in table.columns]
+    inputs = session.get_inputs()
+    if [i.name for i in inputs] == ["features"] and "features" not in table.columns:
+        # a model trained on unnamed features (arrays): the file's columns, in order
+        return {"features": table.to_numpy(np.float32)}
+    missing = [i.name for i in inputs if i.name not in table.columns]
     if missing:
         raise SystemExit(f"error: the file has no column {missing} (the model takes them by name)")
     arrays = {}
-    for model_input in session.get_inputs():
+    for model_input in inputs:
         column = table[[model_input.name]]
         if model_input.type == "tensor(string)":
             arrays[model_input.name] = (

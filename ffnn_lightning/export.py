@@ -35,7 +35,8 @@ from ffnn_lightning.errors import InputError
 from ffnn_lightning.module import FeedForwardModule
 
 OPSET = {"": 18, "ai.onnx.ml": 3}
-FEATURES = "features"  # the preprocessing's output, the network's input
+NETWORK_INPUT = "network_input"  # the preprocessing's output
+UNNAMED = "features"  # the one input of a model fitted on arrays: every column, in order
 
 
 class Predictor(nn.Module):
@@ -101,7 +102,7 @@ def write_onnx(module: FeedForwardModule, fitted: Fitted, output: Path) -> None:
     # its operators need, torch.onnx's exporter 18
     preprocessing = onnx.version_converter.convert_version(preprocessing, OPSET[""])
     network.ir_version = preprocessing.ir_version
-    model = merge_models(preprocessing, network, io_map=[(FEATURES, "x")])
+    model = merge_models(preprocessing, network, io_map=[(NETWORK_INPUT, "x")])
     if fitted.classes is not None:
         model = with_class_names(model, fitted.classes)
     # for a reader to name the probability columns as predict does
@@ -134,17 +135,17 @@ def network_graph(module: FeedForwardModule):
 
 def preprocessing_graph(fitted: Fitted, width: int):
     """The fitted preprocessing as ONNX from one input per raw column (an identity from one
-    ``features`` input where the data had no preprocessing), output ``features``."""
+    ``features`` input where the data had no preprocessing), output ``network_input``."""
     from onnx import TensorProto, helper
 
     inputs = raw_inputs(fitted)
     if fitted.preprocessor is None:
         ((name, _),) = inputs
         graph = helper.make_graph(
-            [helper.make_node("Identity", [name], [FEATURES])],
+            [helper.make_node("Identity", [name], [NETWORK_INPUT])],
             "preprocessing",
             [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, width])],
-            [helper.make_tensor_value_info(FEATURES, TensorProto.FLOAT, [None, width])],
+            [helper.make_tensor_value_info(NETWORK_INPUT, TensorProto.FLOAT, [None, width])],
         )
         return helper.make_model(
             graph,
@@ -160,7 +161,7 @@ def raw_inputs(fitted: Fitted) -> list[tuple[str, object]]:
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     if fitted.columns is None:
-        return [(FEATURES + "_raw", FloatTensorType([None, fitted.width]))]
+        return [(UNNAMED, FloatTensorType([None, fitted.width]))]
     categorical = set(category_columns(fitted))
     return [
         (c, StringTensorType([None, 1]) if c in categorical else FloatTensorType([None, 1]))
@@ -196,7 +197,7 @@ def onnx_ready(fitted: Fitted):
 
 
 def converted(preprocessor, inputs):
-    """skl2onnx's graph of ``preprocessor``, its output renamed ``features``; a step that
+    """skl2onnx's graph of ``preprocessor``, its output renamed ``network_input``; a step that
     has no converter is a one-line error naming it."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
@@ -213,8 +214,8 @@ def converted(preprocessor, inputs):
     (out,) = model.graph.output
     renamed = out.name
     for node in model.graph.node:
-        node.output[:] = [FEATURES if o == renamed else o for o in node.output]
-    out.name = FEATURES
+        node.output[:] = [NETWORK_INPUT if o == renamed else o for o in node.output]
+    out.name = NETWORK_INPUT
     return model
 
 

@@ -13,10 +13,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ffnn_lightning.cli import main, run
 from ffnn_lightning.errors import InputError
+from tests.conftest import CONFIGS
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -e '.[export]'")
 pytest.importorskip("skl2onnx", reason="pip install -e '.[export]'")
 pytest.importorskip("onnxscript", reason="pip install -e '.[export]'")
+from ffnn_lightning.export import export  # noqa: E402 (after the skips)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "predict_onnx.py"
 TARGETS = {"binary": "species", "multiclass": "species", "regression": "price"}
@@ -121,6 +123,24 @@ def test_a_missing_column_is_named(exported):
         onnx_predictions(model, new)
 
 
+def test_a_model_fitted_on_arrays_takes_the_files_columns_in_order(run_cli, tmp_path):
+    cli = run_cli(
+        "fit", "--config", f"{CONFIGS}/blobs_adam.yaml", "--data.n_samples=300",
+        "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false",
+    )  # fmt: skip
+    model = export(
+        Path(cli.trainer.checkpoint_callback.best_model_path), output=tmp_path / "b.onnx"
+    )
+    x = cli.datamodule.tensors["val"][0]  # the chapter scales nothing: these are the raw rows
+    got = onnx_predictions(model, pd.DataFrame(x.numpy(), columns=[f"f{i}" for i in range(64)]))
+    with torch.no_grad():
+        expected = cli.model.eval().predict_step((x,), 0)
+    np.testing.assert_allclose(
+        got[["probability_0", "probability_1"]], expected["probability"], atol=1e-6
+    )
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")  # the issue asks for it
 def test_torchscript_reloads_and_gives_the_networks_outputs(run_cli, tmp_path):
     table("multiclass", 120).to_csv("train.csv", index=False)
     cli = run_cli("fit", *data_args("train.csv", "multiclass"), "--trainer.max_epochs=1")
@@ -153,7 +173,7 @@ def test_a_preprocessing_step_without_a_converter_is_named_in_one_line():
 
     step = Doubling().fit(np.zeros((3, 2)))
     with pytest.raises(InputError, match="Doubling") as error:
-        converted(step, [("features_raw", FloatTensorType([None, 2]))])
+        converted(step, [("features", FloatTensorType([None, 2]))])
     assert "\n" not in str(error.value)
 
 
