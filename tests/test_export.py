@@ -143,7 +143,12 @@ def test_a_model_fitted_on_arrays_takes_the_files_columns_in_order(run_cli, tmp_
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")  # the issue asks for it
 def test_torchscript_reloads_and_gives_the_networks_outputs(run_cli, tmp_path):
     table("multiclass", 120).to_csv("train.csv", index=False)
-    cli = run_cli("fit", *data_args("train.csv", "multiclass"), "--trainer.max_epochs=1")
+    cli = run_cli(
+        "fit",
+        *data_args("train.csv", "multiclass"),
+        "--trainer.max_epochs=1",
+        "--seed_everything=0",
+    )
     checkpoint = cli.trainer.checkpoint_callback.best_model_path
     run(["export", "--ckpt_path", checkpoint, "--format", "torchscript", "--output", "net.pt"])
     scripted = torch.jit.load("net.pt")
