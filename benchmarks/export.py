@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import importlib.util
 import io
-import logging
 import os
 import statistics
 import tempfile
@@ -54,10 +53,11 @@ def main() -> None:
 
     import onnxruntime
 
-    logging.getLogger("lightning").setLevel(logging.WARNING)  # predict's lines, each run
-
     from ffnn_lightning.cli import main as cli
     from ffnn_lightning.export import export
+    from ffnn_lightning.runs import quiet_runs
+
+    quiet_runs()  # predict's lines, each run
 
     spec = importlib.util.spec_from_file_location("predict_onnx", ROOT / "examples/predict_onnx.py")
     example = importlib.util.module_from_spec(spec)

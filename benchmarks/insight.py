@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import logging
 import statistics
 import tempfile
 import time
@@ -44,7 +43,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     runs, epochs = (1, 1) if args.quick else (args.runs, None)
-    logging.getLogger("lightning").setLevel(logging.WARNING)
+    from ffnn_lightning.runs import quiet_runs
+
+    quiet_runs()
     print(f"{'config':<18} {'off s':>7} {'on s':>7} {'on/off':>7}")
     with tempfile.TemporaryDirectory() as folder:
         for config in ("blobs_adam.yaml", "circles.yaml"):

@@ -18,7 +18,6 @@ configs were tuned, with options after ``--`` added to every run.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import tempfile
@@ -92,10 +91,9 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true", help="validation scores only")
     parser.add_argument("extra", nargs="*", help="options for every template run, after --")
     options = parser.parse_args()
-    import lightning  # noqa: F401  (it sets its loggers' levels when imported)
+    from ffnn_lightning.runs import quiet_runs
 
-    for name in ("lightning.pytorch", "lightning.fabric"):  # one table, not the runs' logs
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_runs()
     warnings.filterwarnings("ignore", message=".*args parameter is intended to run.*")
     if options.tune:
         return tune(options)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -104,7 +103,9 @@ def save(figure, name: str) -> Path:
 
 
 def main() -> None:
-    logging.getLogger("lightning").setLevel(logging.WARNING)
+    from ffnn_lightning.runs import quiet_runs
+
+    quiet_runs()
     sys.path.insert(0, str(ROOT / "examples"))  # spirals.SpiralsDataModule
     circles = ["--config", str(CONFIGS / "circles.yaml"), *INSIGHT]
     spirals = ["--config", str(ROOT / "examples" / "spirals.yaml"), *INSIGHT]

@@ -4,6 +4,7 @@ the command line, logged as one run folder inside a parent folder, so that
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,11 @@ def next_folder(parent: Path, name: str) -> Path:
 def final_metrics(cli: FFNNCLI) -> dict[str, float]:
     """The metrics the run ended with (its last epoch's), by name."""
     return {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
+
+
+def quiet_runs() -> None:
+    """Leave a script's own output alone: the runs' info lines (seed, checkpoints, summary)
+    are not shown, their warnings and errors are. (Lightning sets its loggers' levels when
+    imported, which this module has done.)"""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
