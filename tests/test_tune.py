@@ -212,5 +212,11 @@ def test_the_shipped_search_spaces_name_real_options(space):
     from ffnn_lightning.search_space import SearchSpace
     from ffnn_lightning.tune import check_options
 
-    base = "blobs_adam.yaml" if space.stem == "optimizers" else "wine.yaml"
-    check_options(SearchSpace.from_file(space), ["--config", str(CONFIGS / base)])
+    # each space with the configs its header names (strong.yaml searches over the preset)
+    bases = {"optimizers": ["blobs_adam.yaml"], "strong": ["wine.yaml", "presets/strong.yaml"]}
+    configs = [
+        arg
+        for base in bases.get(space.stem, ["wine.yaml"])
+        for arg in ("--config", str(CONFIGS / base))
+    ]
+    check_options(SearchSpace.from_file(space), configs)
