@@ -66,9 +66,12 @@ def main() -> None:
         os.chdir(folder)
         data = ["--data=ffnn_lightning.data.FileDataModule", "--data.target=species"]
         table(2000, 0).to_csv("train.csv", index=False)
-        quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+        fit = [
+            "fit", *data, "--data.path=train.csv", "--trainer.max_epochs=3", "--seed_everything=0",
+            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        ]  # fmt: skip
         with contextlib.redirect_stdout(io.StringIO()):
-            fitted = cli(["fit", *data, "--data.path=train.csv", "--trainer.max_epochs=3", *quiet])
+            fitted = cli(fit)
         checkpoint = Path(fitted.trainer.checkpoint_callback.best_model_path)
         session = onnxruntime.InferenceSession(
             str(export(checkpoint)), providers=["CPUExecutionProvider"]
