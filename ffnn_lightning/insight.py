@@ -207,7 +207,7 @@ class NetworkInsight(L.Callback):
     # -- gradients and updates, on sampled training steps --------------------------------
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if trainer.global_step >= self._next_step:
-            self._before = [m.weight.detach().clone() for m in linear_layers(pl_module)]
+            self._before = [m.weight.detach().clone() for m in linear_layers(_network(pl_module))]
             self._step_before = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -217,7 +217,7 @@ class NetworkInsight(L.Callback):
         values = {}
         self._gradients = []
         for i, (layer, before) in enumerate(
-            zip(linear_layers(pl_module), self._before, strict=True), 1
+            zip(linear_layers(_network(pl_module)), self._before, strict=True), 1
         ):
             weight = layer.weight.detach()
             if layer.weight.grad is not None:
@@ -232,7 +232,7 @@ class NetworkInsight(L.Callback):
     # -- activations, on the validation pass ---------------------------------------------
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
-            self._watch = ActivationWatch(pl_module)
+            self._watch = ActivationWatch(_network(pl_module))
             self._points = []
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *_) -> None:
@@ -269,6 +269,10 @@ class NetworkInsight(L.Callback):
             rank_zero_info(
                 f"NetworkInsight: no decision boundary (drawn for 2 inputs; the data has {width})."
             )
+        elif self.boundary_every_n_epochs and pl_module.hparams.get("task") == "regression":
+            rank_zero_info(
+                "NetworkInsight: no decision boundary (drawn for classes, not regression)."
+            )
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if not self.frames or not trainer.is_global_zero or not trainer.log_dir:
@@ -301,7 +305,7 @@ class NetworkInsight(L.Callback):
         if experiment is None:
             return
         step = trainer.global_step
-        for i, layer in enumerate(linear_layers(pl_module), 1):
+        for i, layer in enumerate(linear_layers(_network(pl_module)), 1):
             experiment.add_histogram(
                 f"insight/weights/layer_{i}", layer.weight.detach().cpu(), step
             )
@@ -334,6 +338,13 @@ class NetworkInsight(L.Callback):
             return boundary_image(predict, x, y, title, self.boundary_resolution)
         finally:
             pl_module.train(was_training)
+
+
+def _network(pl_module: nn.Module) -> nn.Module:
+    """The module's network where it has one (FeedForwardModule's), so that activations or
+    linear layers elsewhere in the module (a loss, a metric) are not counted; else the module."""
+    network = getattr(pl_module, "network", None)
+    return network if isinstance(network, nn.Module) else pl_module
 
 
 def _due(epoch: int, every: int, trainer) -> bool:

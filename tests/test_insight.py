@@ -120,3 +120,11 @@ def test_wider_data_gets_a_note_instead_of_a_boundary(run_cli, tmp_path, caplog)
     assert "no decision boundary (drawn for 2 inputs; the data has 4)" in caplog.text
     assert not (tmp_path / cli.trainer.log_dir / "decision_boundary.png").exists()
     assert insight_of(cli).history["insight/dead/layer_1"]
+
+
+def test_a_regression_on_two_inputs_gets_a_note_instead_of_a_boundary(run_cli, caplog):
+    run_cli(
+        "fit", "--config", f"{CONFIGS}/regression.yaml", *INSIGHT, "--data.init_args.n_features=2",
+        "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false",
+    )  # fmt: skip
+    assert "no decision boundary (drawn for classes, not regression)" in caplog.text
