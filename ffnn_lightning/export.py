@@ -33,6 +33,7 @@ from ffnn_lightning.data.base import TabularDataModule, fit_in_checkpoint
 from ffnn_lightning.data.preprocessing import Fitted, SmoothClip, fit_from_state
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.module import FeedForwardModule
+from ffnn_lightning.network import members_mean
 
 OPSET = {"": 18, "ai.onnx.ml": 3}
 NETWORK_INPUT = "network_input"  # the preprocessing's output
@@ -54,7 +55,7 @@ class Predictor(nn.Module):
         self.outputs = ("prediction",) if regression else ("label", "probability")
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        outputs = self.network(x)
+        outputs = members_mean(self.network(x))
         if self.target_mean is not None:
             outputs = outputs * self.target_std + self.target_mean
         predicted = self.predict(outputs)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.metrics import EpochMetrics
-from ffnn_lightning.network import FeedForwardNetwork
+from ffnn_lightning.network import Ensemble, FeedForwardNetwork, members_mean
 from ffnn_lightning.tasks import get_task
 
 
@@ -60,6 +60,8 @@ class FeedForwardModule(L.LightningModule):
             features before the first layer (numerical embeddings, strong on tables);
             ``None``: the inputs as they are.
         embedding_dim: numbers per input of the embedding.
+        ensemble: train this many networks side by side, each on its own loss (from its own
+            initial weights); metrics and predictions use their mean output. 1: one network.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class FeedForwardModule(L.LightningModule):
         label_smoothing: float = 0.0,
         embedding: Literal["periodic"] | None = None,
         embedding_dim: int = 16,
+        ensemble: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
@@ -91,16 +94,22 @@ class FeedForwardModule(L.LightningModule):
         if not 0.0 <= label_smoothing < 1.0:
             raise InputError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
         self.loss_fn = self.task.loss(loss, out_features, weights, label_smoothing)
-        self.network = FeedForwardNetwork(
-            in_features,
-            list(hidden),
-            out_features,
-            activation,
-            dropout,
-            batch_norm,
-            embedding,
-            embedding_dim,
-        )
+        if ensemble < 1:
+            raise InputError(f"ensemble must be a positive number of networks, got {ensemble}.")
+        networks = [
+            FeedForwardNetwork(
+                in_features,
+                list(hidden),
+                out_features,
+                activation,
+                dropout,
+                batch_norm,
+                embedding,
+                embedding_dim,
+            )
+            for _ in range(ensemble)
+        ]
+        self.network = networks[0] if ensemble == 1 else Ensemble(networks)
         if (target_mean is not None or target_std is not None) and task != "regression":
             raise InputError(f"target_mean and target_std are for regression, not {task}.")
         # not in the state dict: the hyperparameters carry them
@@ -120,11 +129,17 @@ class FeedForwardModule(L.LightningModule):
         return self.network(x)
 
     def model_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """The loss, the outputs in the target's units, and the target: one step of any stage."""
+        """The loss, the outputs in the target's units, and the target: one step of any stage.
+        An ensemble's loss is the mean of its members' losses, its outputs their mean."""
         x, target = batch
         outputs = self(x)
-        loss = self.loss_fn(outputs, self._standardized(target))
-        return loss, self._in_target_units(outputs), target
+        target = self._standardized(target)
+        if outputs.dim() == 3:  # [rows, members, outputs]: every member against the target
+            members = outputs.shape[1]
+            loss = self.loss_fn(outputs.flatten(0, 1), target.repeat_interleave(members, dim=0))
+        else:
+            loss = self.loss_fn(outputs, target)
+        return loss, self._in_target_units(members_mean(outputs)), batch[1]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, outputs, target = self.model_step(batch)
@@ -142,7 +157,7 @@ class FeedForwardModule(L.LightningModule):
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
         """The task's outputs (labels, probabilities, values), and the target if known."""
         x, *target = batch
-        outputs = self.task.predict(self._in_target_units(self(x)))
+        outputs = self.task.predict(self._in_target_units(members_mean(self(x))))
         return {**outputs, **({"target": target[0]} if target else {})}
 
     # Epoch metrics: one log call each per epoch (a per-step self.log costs about a third of

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from ffnn_lightning.class_paths import class_at
 from ffnn_lightning.errors import InputError
@@ -104,3 +105,27 @@ class FeedForwardNetwork(nn.Module):
 
     def forward(self, x):
         return self.layers(x if self.embedding is None else self.embedding(x))
+
+
+class Ensemble(nn.Module):
+    """Several networks side by side on the same inputs, outputs ``[rows, members, outputs]``.
+
+    Each member is initialised on its own (built one after another under the seed) and,
+    in :class:`~ffnn_lightning.module.FeedForwardModule`, trained on its own loss; predictions
+    average the members' outputs (logits for classes). A deep ensemble in one network.
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise InputError(f"An ensemble needs at least 2 members, got {len(members)}.")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x):
+        return torch.stack([member(x) for member in self.members], dim=1)
+
+
+def members_mean(outputs: Tensor) -> Tensor:
+    """The ensemble's output (the members' mean) of ``[rows, members, outputs]``; a single
+    network's ``[rows, outputs]`` as it is."""
+    return outputs.mean(dim=1) if outputs.dim() == 3 else outputs

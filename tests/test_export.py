@@ -66,8 +66,10 @@ def data_args(path: str, task: str) -> list[str]:
 @pytest.fixture(scope="module", params=["binary", "multiclass", "regression"])
 def exported(request, tmp_path_factory):
     """A run fitted on the task's table; its best checkpoint and the ONNX file exported
-    through the command line (once per task: the tests only read them)."""
+    through the command line (once per task: the tests only read them). The regression is
+    an ensemble of two networks, so that the members' mean is exported too."""
     task = request.param
+    ensemble = ["--model.ensemble=2"] if task == "regression" else []
     folder = tmp_path_factory.mktemp(task)
     table(task, 240).to_csv(folder / "train.csv", index=False)
     with pytest.MonkeyPatch.context() as patch:
@@ -77,6 +79,7 @@ def exported(request, tmp_path_factory):
                 "fit",
                 *data_args("train.csv", task),
                 "--model.hidden=[16]",
+                *ensemble,
                 "--trainer.max_epochs=3",
                 "--seed_everything=0",
                 "--trainer.enable_progress_bar=false",

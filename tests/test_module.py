@@ -171,3 +171,25 @@ def test_label_smoothing_trains_binary_rows_towards_softened_targets():
 def test_class_weights_do_not_skip_the_output_width_check():
     with pytest.raises(InputError, match="needs exactly 1 output unit"):
         FeedForwardModule(out_features=3, class_weight="balanced", class_counts=[5, 5])
+
+
+def test_an_ensemble_trains_each_member_on_its_own_loss_and_predicts_their_mean():
+    torch.manual_seed(0)
+    module = FeedForwardModule(
+        in_features=4, hidden=[8], out_features=3, task="multiclass", ensemble=3
+    )
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    loss, outputs, _ = module.model_step((x, y))
+    members = [member(x) for member in module.network.members]
+    each = [torch.nn.functional.cross_entropy(m, y) for m in members]
+    torch.testing.assert_close(loss, torch.stack(each).mean())
+    torch.testing.assert_close(outputs, torch.stack(members, 1).mean(1))
+    predicted = module.predict_step((x,), 0)
+    torch.testing.assert_close(predicted["probability"], torch.softmax(outputs, -1))
+
+
+def test_every_member_of_an_ensemble_learns_through_the_trainer():
+    module = small_module(ensemble=2)
+    before = weights(module)
+    fit(module)
+    assert all(not torch.equal(a, b) for a, b in zip(before, weights(module), strict=True))

@@ -76,3 +76,16 @@ def test_a_periodic_embedding_gives_the_first_layer_dim_numbers_per_input():
 def test_an_unknown_embedding_is_refused_with_the_choices():
     with pytest.raises(InputError, match=r"Unknown embedding 'fourier'.*\['periodic'\]"):
         FeedForwardNetwork(5, [8], 1, embedding="fourier")
+
+
+def test_an_ensemble_stacks_its_members_outputs_each_from_its_own_weights():
+    from ffnn_lightning.network import Ensemble, members_mean
+
+    torch.manual_seed(0)
+    ensemble = Ensemble([FeedForwardNetwork(4, [8], 2) for _ in range(3)])
+    x = torch.randn(5, 4)
+    out = ensemble(x)
+    assert out.shape == (5, 3, 2)
+    assert not torch.allclose(out[:, 0], out[:, 1])  # members start apart
+    torch.testing.assert_close(out[:, 2], ensemble.members[2](x))
+    torch.testing.assert_close(members_mean(out), out.mean(1))
