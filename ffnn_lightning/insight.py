@@ -102,10 +102,11 @@ class ActivationWatch:
     """Forward hooks on a network's activations, feeding one LayerStats each."""
 
     def __init__(self, network: nn.Module) -> None:
-        self.layers = [LayerStats(m) for m in hidden_activations(network)]
+        activations = hidden_activations(network)
+        self.layers = [LayerStats(m) for m in activations]
         self.handles = [
             m.register_forward_hook(lambda _, args, out, s=stats: s.update(args[0], out))
-            for m, stats in zip(hidden_activations(network), self.layers, strict=True)
+            for m, stats in zip(activations, self.layers, strict=True)
         ]
 
     def close(self) -> list[dict[str, float]]:
@@ -236,7 +237,7 @@ class NetworkInsight(L.Callback):
             self._points = []
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *_) -> None:
-        if self._watch is not None and self._draws_boundaries(pl_module):
+        if self._watch is not None and self._no_boundary_because(pl_module) is None:
             self._points.append((batch[0].detach().cpu(), batch[1].detach().cpu()))
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
@@ -264,15 +265,9 @@ class NetworkInsight(L.Callback):
                 )
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        width = pl_module.hparams.get("in_features")
-        if self.boundary_every_n_epochs and width != 2:
-            rank_zero_info(
-                f"NetworkInsight: no decision boundary (drawn for 2 inputs; the data has {width})."
-            )
-        elif self.boundary_every_n_epochs and pl_module.hparams.get("task") == "regression":
-            rank_zero_info(
-                "NetworkInsight: no decision boundary (drawn for classes, not regression)."
-            )
+        reason = self._no_boundary_because(pl_module)
+        if self.boundary_every_n_epochs and reason is not None:
+            rank_zero_info(f"NetworkInsight: no decision boundary ({reason}).")
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if not self.frames or not trainer.is_global_zero or not trainer.log_dir:
@@ -317,12 +312,16 @@ class NetworkInsight(L.Callback):
                     f"insight/activations/layer_{i}", torch.cat(stats.sample), step
                 )
 
-    def _draws_boundaries(self, pl_module) -> bool:
-        return (
-            bool(self.boundary_every_n_epochs)
-            and pl_module.hparams.get("in_features") == 2
-            and (pl_module.hparams.get("task") != "regression")
-        )
+    def _no_boundary_because(self, pl_module) -> str | None:
+        """Why this run gets no decision boundary, or None if it gets one."""
+        width = pl_module.hparams.get("in_features")
+        if not self.boundary_every_n_epochs:
+            return "boundary_every_n_epochs is 0"
+        if width != 2:
+            return f"drawn for 2 inputs; the data has {width}"
+        if pl_module.hparams.get("task") == "regression":
+            return "drawn for classes, not regression"
+        return None
 
     def _boundary(self, pl_module, title: str) -> np.ndarray:
         x = torch.cat([p for p, _ in self._points]).numpy()
