@@ -167,3 +167,14 @@ def test_a_fit_with_types_not_known_to_be_safe_is_refused_by_name(tmp_path):
         InputError, match=r"not known to be safe to load: \['tests.test_predict.Doubler'\]"
     ):
         DoubledIris(checkpoint=str(checkpoint)).prepare()
+
+
+def test_a_balanced_class_weight_checkpoint_predicts_a_file_without_targets(run_cli, tmp_path):
+    pets(200).to_csv(tmp_path / "pets.csv", index=False)
+    fitted = run_cli("fit", *PETS, "--model.class_weight=balanced", "--trainer.max_epochs=1")
+    pets(20, seed=1).drop(columns="species").to_csv("new.csv", index=False)
+    checkpoint = fitted.trainer.checkpoint_callback.best_model_path
+    predicted = run_cli("predict", "--ckpt_path", checkpoint, "--data.path=new.csv")
+    # the training rows' class counts come with the checkpoint's fit
+    assert predicted.model.hparams.class_counts == fitted.model.hparams.class_counts
+    assert len(read(tmp_path / fitted.trainer.log_dir / "predictions-new.csv")) == 20

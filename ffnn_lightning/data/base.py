@@ -204,11 +204,13 @@ class TabularDataModule(L.LightningDataModule):
     def class_counts(self) -> list[int] | None:
         """How many training rows each class has, in class order (None for regression): the
         model's ``class_weight: balanced`` weighs the classes by them."""
-        prepared = self.prepare()
-        if prepared.fitted.classes is None or "train" not in prepared.tensors:
-            return None
-        indices = prepared.tensors["train"][1].view(-1).long().numpy()  # binary: 0./1. floats
-        return np.bincount(indices, minlength=len(prepared.fitted.classes)).tolist()
+        return self.prepare().fitted.class_counts
+
+    @property
+    def train_rows(self) -> int | None:
+        """How many rows the training split has: the model's ``embedding_min_rows`` compares
+        against it. Both come from the fit, so a checkpoint rebuilds the same model."""
+        return self.prepare().fitted.train_rows
 
     @property
     def target_mean(self) -> list[float] | None:
@@ -356,8 +358,12 @@ class TabularDataModule(L.LightningDataModule):
             y = targets.reshape(len(targets), -1)[train].astype(np.float64)
             mean, std = y.mean(0).tolist(), np.where(y.std(0) > 0, y.std(0), 1.0).tolist()
         outputs = get_task(task).num_outputs(classes, targets)
-        width = features.shape[1]
-        return Fitted(task, classes, columns, outputs, mean, std, preprocessor, width)
+        trained_on = targets[train]
+        counts = None
+        if classes is not None:  # class indices 0..C-1 by now
+            counts = np.bincount(trained_on.astype(int).ravel(), minlength=len(classes)).tolist()
+        fitted = (task, classes, columns, outputs, mean, std, preprocessor, features.shape[1])
+        return Fitted(*fitted, counts, len(trained_on))
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:

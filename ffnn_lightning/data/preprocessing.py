@@ -30,6 +30,8 @@ class Fitted(NamedTuple):
     target_std: list[float] | None
     preprocessor: TransformerMixin | None  # fitted on the training rows
     width: int | None = None  # how many raw features (a fit on arrays names no columns)
+    class_counts: list[int] | None = None  # training rows per class (classes only)
+    train_rows: int | None = None  # the model's architecture may depend on these two
 
 
 def text_columns(frame: pd.DataFrame) -> list[str]:
