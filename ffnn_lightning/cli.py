@@ -48,6 +48,7 @@ class FFNNCLI(LightningCLI):
         parser.link_arguments("data.target_mean", "model.target_mean", apply_on="instantiate")
         parser.link_arguments("data.target_std", "model.target_std", apply_on="instantiate")
         parser.link_arguments("data.class_counts", "model.class_counts", apply_on="instantiate")
+        parser.link_arguments("data.train_rows", "model.train_rows", apply_on="instantiate")
         # built in instantiate_trainer, only where they apply (fit, with checkpointing on)
         for key, cls in {**CHECKPOINTS, "fast_steps": FastSteps}.items():
             parser.add_class_arguments(cls, key, instantiate=False, fail_untyped=False)

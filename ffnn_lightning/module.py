@@ -14,6 +14,7 @@ from typing import Literal
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from ffnn_lightning.errors import InputError
@@ -60,6 +61,10 @@ class FeedForwardModule(L.LightningModule):
             features before the first layer (numerical embeddings, strong on tables);
             ``None``: the inputs as they are.
         embedding_dim: numbers per input of the embedding.
+        embedding_min_rows: use the ``embedding`` only when the training split has at least
+            this many rows (``train_rows``); below it the inputs go in as they are, since on
+            small tables the embedding's extra weights overfit (README, "A strong preset").
+        train_rows: rows in the training split (linked from the data).
         ensemble: train this many networks side by side, each on its own loss (from its own
             initial weights); metrics and predictions use their mean output. 1: one network.
     """
@@ -85,6 +90,8 @@ class FeedForwardModule(L.LightningModule):
         label_smoothing: float = 0.0,
         embedding: Literal["periodic"] | None = None,
         embedding_dim: int = 16,
+        embedding_min_rows: int = 0,
+        train_rows: int | None = None,
         ensemble: int = 1,
     ) -> None:
         super().__init__()
@@ -96,6 +103,7 @@ class FeedForwardModule(L.LightningModule):
         self.loss_fn = self.task.loss(loss, out_features, weights, label_smoothing)
         if ensemble < 1:
             raise InputError(f"ensemble must be a positive number of networks, got {ensemble}.")
+        embedding = embedding_for(embedding, embedding_min_rows, train_rows)
         networks = [
             FeedForwardNetwork(
                 in_features,
@@ -222,6 +230,17 @@ class FeedForwardModule(L.LightningModule):
                     f"{list(tensor.shape)} there and {list(mine.shape)} here. It was "
                     "trained with other data (input width, classes) or another --model.hidden."
                 )
+
+
+def embedding_for(embedding: str | None, min_rows: int, train_rows: int | None) -> str | None:
+    """``embedding``, or None where the training split is known to be under ``min_rows``."""
+    if embedding is None or train_rows is None or train_rows >= min_rows:
+        return embedding
+    rank_zero_info(
+        f"No {embedding} embedding: {train_rows} training rows, under embedding_min_rows "
+        f"({min_rows}); the inputs go to the first layer as they are."
+    )
+    return None
 
 
 def class_weights(

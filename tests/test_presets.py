@@ -13,7 +13,15 @@ STRONG = ("--config", f"{CONFIGS}/breast_cancer.yaml", "--config", f"{CONFIGS}/p
 
 
 def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
-    cli = run_cli("fit", *STRONG, "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false")
+    # 364 training rows: the embedding needs a minimum under that
+    small_tables = "--model.embedding_min_rows=300"
+    cli = run_cli(
+        "fit",
+        *STRONG,
+        small_tables,
+        "--trainer.max_epochs=2",
+        "--trainer.enable_progress_bar=false",
+    )
     assert cli.datamodule.scaler == "robust_clip"
     assert cli.model.network.embedding is not None
     assert cli.model.loss_fn.smoothing == pytest.approx(0.1)  # breast_cancer: binary
@@ -41,3 +49,25 @@ def test_early_stopping_leaves_test_the_best_epochs_weights(run_cli):
     (restored,) = cli.trainer.validate(datamodule=cli.datamodule, ckpt_path="best", verbose=False)
     assert restored["val/loss"] == pytest.approx(best, abs=1e-6)
     assert last["val/loss"] > best
+
+
+def test_the_preset_leaves_the_embedding_out_of_a_table_under_its_min_rows(run_cli):
+    cli = run_cli("fit", *STRONG, "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false")
+    assert cli.model.hparams.train_rows == 364 < cli.model.hparams.embedding_min_rows
+    assert cli.model.network.embedding is None
+    assert cli.model.network.layers[0].in_features == 30  # the inputs as they are
+
+
+def test_a_checkpoint_predicts_new_rows_with_the_network_it_was_trained_with(run_cli, tmp_path):
+    from tests.test_predict import PETS, pets
+
+    pets(200).to_csv(tmp_path / "pets.csv", index=False)
+    for min_rows, embedded in ((1000, False), (10, True)):
+        args = ["--model.embedding=periodic", f"--model.embedding_min_rows={min_rows}"]
+        fitted = run_cli("fit", *PETS, *args, "--trainer.max_epochs=1")
+        assert (fitted.model.network.embedding is not None) == embedded
+        pets(20, seed=1).drop(columns="species").to_csv("new.csv", index=False)
+        checkpoint = fitted.trainer.checkpoint_callback.best_model_path
+        predicted = run_cli("predict", "--ckpt_path", checkpoint, "--data.path=new.csv")
+        assert predicted.model.hparams.train_rows == fitted.model.hparams.train_rows
+        assert (predicted.model.network.embedding is not None) == embedded
