@@ -32,6 +32,18 @@ from ffnn_lightning.fast_steps import FastSteps
 from ffnn_lightning.module import FeedForwardModule
 from ffnn_lightning.trainer import Trainer
 
+# what the model learns from the data's fit, as the data module's property: the model's argument
+DATA_TO_MODEL = {
+    "num_features": "in_features",
+    "num_outputs": "out_features",
+    "task_name": "task",
+    "target_mean": "target_mean",
+    "target_std": "target_std",
+    "class_counts": "class_counts",
+    "train_rows": "train_rows",
+    "category_levels": "category_levels",
+}
+
 
 class FFNNCLI(LightningCLI):
     """Links the data's shape into the model; adds checkpoints, the fast route, a bar, a stop
@@ -42,13 +54,8 @@ class FFNNCLI(LightningCLI):
         return {**LightningCLI.subcommands(), "lr_find": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.num_features", "model.in_features", apply_on="instantiate")
-        parser.link_arguments("data.num_outputs", "model.out_features", apply_on="instantiate")
-        parser.link_arguments("data.task_name", "model.task", apply_on="instantiate")
-        parser.link_arguments("data.target_mean", "model.target_mean", apply_on="instantiate")
-        parser.link_arguments("data.target_std", "model.target_std", apply_on="instantiate")
-        parser.link_arguments("data.class_counts", "model.class_counts", apply_on="instantiate")
-        parser.link_arguments("data.train_rows", "model.train_rows", apply_on="instantiate")
+        for source, target in DATA_TO_MODEL.items():
+            parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
         # built in instantiate_trainer, only where they apply (fit, with checkpointing on)
         for key, cls in {**CHECKPOINTS, "fast_steps": FastSteps}.items():
             parser.add_class_arguments(cls, key, instantiate=False, fail_untyped=False)

@@ -170,11 +170,13 @@ def raw_inputs(fitted: Fitted) -> list[tuple[str, object]]:
     ]
 
 
+CATEGORIES = ("categorical", "codes")  # table_preprocessor's parts for category columns
+
+
 def category_columns(fitted: Fitted) -> list[str]:
-    """The raw columns the fitted ColumnTransformer one-hot encodes."""
-    transformer = fitted.preprocessor
-    positions = dict((name, cols) for name, _, cols in getattr(transformer, "transformers_", []))
-    return [fitted.columns[int(i)] for i in positions.get("categorical", [])]
+    """The raw columns the fitted ColumnTransformer encodes as categories."""
+    parts = getattr(fitted.preprocessor, "transformers_", [])
+    return [fitted.columns[int(i)] for name, _, cols in parts if name in CATEGORIES for i in cols]
 
 
 def onnx_ready(fitted: Fitted):
@@ -190,10 +192,11 @@ def onnx_ready(fitted: Fitted):
         (name, step, [fitted.columns[int(i)] for i in columns])
         for name, step, columns in preprocessor.transformers_
     ]
-    categories = preprocessor.named_transformers_.get("categorical")
-    for _, step in getattr(categories, "steps", []):
-        if isinstance(step, SimpleImputer):
-            step.missing_values = ""
+    for part in CATEGORIES:
+        categories = preprocessor.named_transformers_.get(part)
+        for _, step in getattr(categories, "steps", []):
+            if isinstance(step, SimpleImputer):
+                step.missing_values = ""
     return preprocessor
 
 

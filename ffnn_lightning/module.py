@@ -65,6 +65,10 @@ class FeedForwardModule(L.LightningModule):
             this many rows (``train_rows``); below it the inputs go in as they are, since on
             small tables the embedding's extra weights overfit (README, "A strong preset").
         train_rows: rows in the training split (linked from the data).
+        category_levels: how many levels each category column given as codes has (linked
+            from the data, whose ``category_embedding_min_levels`` chooses those columns):
+            each gets a learned table of ``category_embedding_dim`` numbers per level.
+        category_embedding_dim: numbers per level of a coded category.
         ensemble: train this many networks side by side, each on its own loss (from its own
             initial weights); metrics and predictions use their mean output. 1: one network.
     """
@@ -92,6 +96,8 @@ class FeedForwardModule(L.LightningModule):
         embedding_dim: int = 16,
         embedding_min_rows: int = 0,
         train_rows: int | None = None,
+        category_levels: list[int] | None = None,
+        category_embedding_dim: int = 8,
         ensemble: int = 1,
     ) -> None:
         super().__init__()
@@ -114,6 +120,8 @@ class FeedForwardModule(L.LightningModule):
                 batch_norm,
                 embedding,
                 embedding_dim,
+                category_levels or (),
+                category_embedding_dim,
             )
             for _ in range(ensemble)
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -33,7 +35,7 @@ def numeric_embedding(kind: str | None, in_features: int, dim: int) -> tuple[nn.
     each input becomes ``dim`` numbers, a linear map of learned sines and cosines, so the
     first layer can bend along each input on its own; ``None``: none, the inputs as they are.
     """
-    if kind is None:
+    if kind is None or in_features == 0:
         return None, in_features
     if kind not in EMBEDDINGS:
         raise InputError(f"Unknown embedding {kind!r}. Use one of {list(EMBEDDINGS)} or None.")
@@ -67,6 +69,9 @@ class FeedForwardNetwork(nn.Module):
     Layers are built input to output, so under the same seed the weights are initialised
     exactly as the chapter's ``fc1, fc2, out``. ``embedding="periodic"`` puts a numerical
     embedding (:func:`numeric_embedding`) of ``embedding_dim`` numbers per input before them.
+    ``category_levels``: the last inputs are that many category codes (one per column, -1
+    for a category the data's fit never saw), each looked up in a learned table of
+    ``category_dim`` numbers per level (an entity embedding) instead of one-hot columns.
     """
 
     def __init__(
@@ -79,6 +84,8 @@ class FeedForwardNetwork(nn.Module):
         batch_norm: bool = False,
         embedding: str | None = None,
         embedding_dim: int = 16,
+        category_levels: Sequence[int] = (),
+        category_dim: int = 8,
     ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
@@ -90,7 +97,17 @@ class FeedForwardNetwork(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise InputError(f"dropout must be in [0, 1), got {dropout}.")
         act = resolve_activation(activation)
-        self.embedding, width = numeric_embedding(embedding, in_features, embedding_dim)
+        numbers = in_features - len(category_levels)
+        if numbers < 0 or category_dim < 1 or any(n < 1 for n in category_levels):
+            raise InputError(
+                f"category_levels {list(category_levels)} must be one positive count per coded "
+                f"input (at most in_features, {in_features}), and category_dim a positive "
+                f"integer, got {category_dim}."
+            )
+        self.embedding, width = numeric_embedding(embedding, numbers, embedding_dim)
+        # one row per level, and row 0 for an unseen category (code -1)
+        self.categories = nn.ModuleList(nn.Embedding(n + 1, category_dim) for n in category_levels)
+        width += len(category_levels) * category_dim
         layers: list[nn.Module] = []
         for next_width in hidden:
             layers.append(nn.Linear(width, next_width))
@@ -104,7 +121,13 @@ class FeedForwardNetwork(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x):
-        return self.layers(x if self.embedding is None else self.embedding(x))
+        codes = len(self.categories)
+        numbers = x[:, : x.shape[1] - codes]
+        inputs = [numbers if self.embedding is None else self.embedding(numbers)]
+        if codes:
+            indices = x[:, -codes:].long() + 1
+            inputs += [table(indices[:, i]) for i, table in enumerate(self.categories)]
+        return self.layers(torch.cat(inputs, dim=1) if codes else inputs[0])
 
 
 class Ensemble(nn.Module):

@@ -33,13 +33,16 @@ def load_example():
 
 
 def table(task: str, rows: int, seed: int = 0) -> pd.DataFrame:
-    """Numbers far from 0 (so scaling matters), a colour category and the task's target;
+    """Numbers far from 0 (so scaling matters), a colour and a shop category (of many levels)
+    and the task's target;
     the multiclass table has string labels and gaps in a number and in the category."""
     rng = np.random.default_rng(seed)
     size = rng.normal(size=rows) + 50
     weight = rng.normal(size=rows) * 10
     colour = rng.choice(["red", "green", "blue"], size=rows).astype(object)
-    frame = pd.DataFrame({"size": size, "weight": weight, "colour": colour})
+    shops = 40 if seed == 0 else 45  # new rows (another seed) from 5 shops never seen
+    shop = rng.choice([f"shop{i}" for i in range(shops)], size=rows).astype(object)
+    frame = pd.DataFrame({"size": size, "weight": weight, "colour": colour, "shop": shop})
     if task == "regression":
         frame["price"] = 1000 + 300 * (size - 50) - 20 * weight + 40 * (colour == "red")
         return frame
@@ -47,19 +50,22 @@ def table(task: str, rows: int, seed: int = 0) -> pd.DataFrame:
     frame["species"] = np.array(names)[(size > 50).astype(int) + (weight > 5) * (task != "binary")]
     if task == "multiclass":
         frame.loc[frame.index % 7 == 3, "size"] = np.nan
-        frame.loc[frame.index % 11 == 5, "colour"] = np.nan
+        frame.loc[frame.index % 11 == 5, ["colour", "shop"]] = np.nan
     return frame
 
 
 def data_args(path: str, task: str) -> list[str]:
     """The file's data module; the multiclass table's gaps imputed (the others have none:
-    their preprocessing converts without imputers)."""
+    their preprocessing converts without imputers). The shops (45, a few of them unseen in
+    training) are codes for an embedding in the classes' tables, one-hot in the regression's."""
     gaps = ["--data.missing=impute"] if task == "multiclass" else []
+    codes = [] if task == "regression" else ["--data.category_embedding_min_levels=10"]
     return [
         "--data=ffnn_lightning.data.FileDataModule",
         f"--data.path={path}",
         f"--data.target={TARGETS[task]}",
         *gaps,
+        *codes,
     ]
 
 

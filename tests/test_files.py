@@ -172,3 +172,48 @@ def test_a_clipping_scaler_travels_with_the_fit_to_new_rows(tmp_path):
     assert np.abs(expected).max() < 3
     expected = torch.tensor(expected, dtype=torch.float32)
     torch.testing.assert_close(new.tensors["predict"][0], expected)
+
+
+def shops_csv(path, shops: int, rows: int = 200):
+    """A size, a colour of 3 levels, a shop of ``shops`` levels, and the species."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame(
+        {
+            "size": rng.normal(size=rows),
+            "colour": rng.choice(["red", "green", "blue"], size=rows),
+            "shop": [f"shop{i % shops}" for i in range(rows)],
+            "species": rng.choice(["cat", "dog"], size=rows),
+        }
+    ).to_csv(path, index=False)
+    return str(path)
+
+
+def test_a_category_of_many_levels_becomes_one_code_column_last(tmp_path):
+    path = shops_csv(tmp_path / "shops.csv", shops=30)
+    data = FileDataModule(path=path, target="species", category_embedding_min_levels=10)
+    # size, colour one-hot in 3, then the shop as one code of its 30 levels
+    assert data.num_features == 5
+    assert data.category_levels == [30]
+    x, _ = data.tensors["train"]
+    codes = x[:, -1]
+    assert codes.min() == 0 and codes.max() == 29 and (codes == codes.round()).all()
+    one_hot = FileDataModule(path=path, target="species")
+    assert one_hot.num_features == 1 + 3 + 30 and one_hot.category_levels is None
+
+
+def test_a_shop_the_fit_never_saw_gets_the_code_minus_one(tmp_path):
+    data = FileDataModule(
+        path=shops_csv(tmp_path / "shops.csv", shops=30),
+        target="species",
+        category_embedding_min_levels=10,
+    )
+    new = pd.DataFrame({"size": [0.0, 0.0], "colour": ["red", "red"], "shop": ["shop3", "mall"]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    codes = file_with_the_fit_of(data, tmp_path / "new.csv").tensors["predict"][0][:, -1]
+    levels = sorted(f"shop{i}" for i in range(30))  # shop0, shop1, shop10, ...
+    assert codes.tolist() == [levels.index("shop3"), -1]
+
+
+def test_a_category_level_minimum_under_two_is_refused(tmp_path):
+    with pytest.raises(InputError, match="category_embedding_min_levels must be at least 2"):
+        FileDataModule(path="x.csv", category_embedding_min_levels=1)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 README = (EXAMPLES.parent / "README.md").read_text()
@@ -91,3 +92,21 @@ def test_the_no_code_example_trains_on_a_csv_with_gaps_and_categories(tmp_path, 
     assert cli.datamodule.class_names == ["healthy", "ill"]
     assert cli.datamodule.num_features == 3  # age, and smoker one-hot as two columns
     assert cli.trainer.callback_metrics["val/acc"] > 0.75
+
+
+def test_the_shops_example_embeds_its_shops_and_predicts_an_unseen_one(tmp_path):
+    for name in ("shops.py", "shops.yaml"):
+        shutil.copy(EXAMPLES / name, tmp_path)
+    small = ["--data.init_args.rows=2000", "--data.init_args.shops=100"]
+    ffnn(tmp_path, "fit", "--config", "shops.yaml", *small, "--trainer.max_epochs=2")
+    best = next(tmp_path.glob("lightning_logs/version_0/checkpoints/best-*.ckpt"))
+    weights = torch.load(best, weights_only=True)["state_dict"]
+    assert weights["network.categories.0.weight"].shape == (100 + 1, 8)  # and one for unseen
+    assert weights["network.layers.0.weight"].shape == (64, 2 + 8)  # price, hour, the shop's 8
+    new = pd.DataFrame({"price": [50.0, 50.0], "hour": [12.0, 12.0], "shop": ["shop7", "kiosk"]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    ffnn(tmp_path, "predict", "--ckpt_path", str(best), "--data=FileDataModule",
+         "--data.path=new.csv")  # fmt: skip
+    with (tmp_path / "lightning_logs/version_0/predictions-new.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["label"] in ("large", "small") for row in rows] == [True, True]

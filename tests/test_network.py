@@ -73,6 +73,22 @@ def test_a_periodic_embedding_gives_the_first_layer_dim_numbers_per_input():
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+def test_coded_categories_are_looked_up_in_a_learned_table_each():
+    torch.manual_seed(0)
+    network = FeedForwardNetwork(4, [8], 2, category_levels=[5, 3], category_dim=3)
+    assert network.layers[0].in_features == 2 + 2 * 3  # two numbers, two codes of 3 each
+    x = torch.tensor([[0.5, -1.0, 4.0, -1.0]])  # shop 4 of 5; an unseen colour
+    network(x).sum().backward()
+    shops, colours = (table.weight.grad for table in network.categories)
+    assert shops.abs().sum(1).nonzero().flatten().tolist() == [5]  # row 0: the unseen one
+    assert colours.abs().sum(1).nonzero().flatten().tolist() == [0]
+
+
+def test_category_levels_beyond_the_inputs_are_refused():
+    with pytest.raises(InputError, match=r"category_levels \[5, 3, 2\] must be one positive"):
+        FeedForwardNetwork(2, [8], 1, category_levels=[5, 3, 2])
+
+
 def test_an_unknown_embedding_is_refused_with_the_choices():
     with pytest.raises(InputError, match=r"Unknown embedding 'fourier'.*\['periodic'\]"):
         FeedForwardNetwork(5, [8], 1, embedding="fourier")

@@ -23,6 +23,7 @@ from ffnn_lightning.data.batches import TensorBatches
 from ffnn_lightning.data.preprocessing import (
     Fitted,
     Scaler,
+    category_levels,
     check_finite,
     encode_labels,
     fit_as_state,
@@ -79,6 +80,11 @@ class TabularDataModule(L.LightningDataModule):
             the test split are cut into ``folds`` parts (stratified for classes), one of which,
             ``fold``, validates; ``val_fraction`` then does not apply. ``None``: no folds.
         fold: the part that validates, from 0 to ``folds - 1``.
+        category_embedding_min_levels: a category column with at least this many levels
+            among the training rows goes to the network as one code per row, for the model to
+            learn an embedding of (``model.category_embedding_dim`` numbers per level), not as
+            one-hot columns: fewer inputs for a column of many levels (a shop, a postcode).
+            ``None``: every category one-hot.
         checkpoint: a checkpoint whose fit (preprocessing, columns, classes, task, target
             scaling) to apply instead of fitting one on this data: new rows get exactly the
             training's treatment. ``validate``, ``test`` and ``predict --ckpt_path`` set it.
@@ -100,6 +106,7 @@ class TabularDataModule(L.LightningDataModule):
         standardize_target: bool = True,
         folds: int | None = None,
         fold: int = 0,
+        category_embedding_min_levels: int | None = None,
         checkpoint: str | None = None,
     ) -> None:
         super().__init__()
@@ -118,6 +125,12 @@ class TabularDataModule(L.LightningDataModule):
                 f"val_fraction + test_fraction must leave rows to train on, got "
                 f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction}."
             )
+        if category_embedding_min_levels is not None and category_embedding_min_levels < 2:
+            raise InputError(
+                "category_embedding_min_levels must be at least 2 (or null: one-hot), got "
+                f"{category_embedding_min_levels}."
+            )
+        self.category_embedding_min_levels = category_embedding_min_levels
         if folds is not None and folds < 2:
             raise InputError(f"folds must be at least 2 to cross-validate, got {folds}.")
         if folds is not None and not 0 <= fold < folds:
@@ -141,6 +154,7 @@ class TabularDataModule(L.LightningDataModule):
         self.fit_source: dict = {}  # the arguments of the data module the checkpoint's fit is of
         self.columns: list = []  # a table's feature columns, and those of them that are
         self.category_columns: list = []  # categories: set when fitting, for preprocessor()
+        self.coded_columns: list = []  # those of them given as codes, for an embedding
 
     def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
@@ -167,13 +181,24 @@ class TabularDataModule(L.LightningDataModule):
         """The columns of a table from load() to one-hot encode: those without numbers."""
         return text_columns(frame)
 
+    def columns_to_code(self, rows: pd.DataFrame) -> list[str]:
+        """The category columns with at least ``category_embedding_min_levels`` levels among
+        the training ``rows``: the network embeds their codes."""
+        least = self.category_embedding_min_levels
+        if least is None:
+            return []
+        return [c for c in self.category_columns if rows[c].nunique() >= least]
+
     def preprocessor(self) -> TransformerMixin | None:
         """The feature preprocessing, unfitted: the base fits it on the training rows only and
         applies it to every split. By default the ``scaler`` when ``standardize``, and for
         a table with categories (``self.category_columns`` of ``self.columns``, found when
-        fitting) their one-hot encoding beside it. A subclass may return its own."""
+        fitting) their one-hot encoding (or codes, ``self.coded_columns``) beside it. A
+        subclass may return its own."""
         if self.category_columns:
-            return table_preprocessor(self.columns, self.category_columns, self.numeric_scaler)
+            return table_preprocessor(
+                self.columns, self.category_columns, self.numeric_scaler, coded=self.coded_columns
+            )
         return scaler_of(self.scaler) if self.standardize else None
 
     @property
@@ -211,6 +236,11 @@ class TabularDataModule(L.LightningDataModule):
         """How many rows the training split has: the model's ``embedding_min_rows`` compares
         against it. Both come from the fit, so a checkpoint rebuilds the same model."""
         return self.prepare().fitted.train_rows
+
+    @property
+    def category_levels(self) -> list[int] | None:
+        """How many levels each category column given as codes has (the model embeds them)."""
+        return self.prepare().fitted.category_levels
 
     @property
     def target_mean(self) -> list[float] | None:
@@ -349,6 +379,7 @@ class TabularDataModule(L.LightningDataModule):
         if hasattr(features, "iloc"):
             self.columns = list(features.columns)
             self.category_columns = self.categorical_columns(features)
+            self.coded_columns = self.columns_to_code(features.iloc[train])
         preprocessor = self.preprocessor()
         if preprocessor is not None:
             preprocessor.fit(features.iloc[train] if hasattr(features, "iloc") else features[train])
@@ -363,7 +394,7 @@ class TabularDataModule(L.LightningDataModule):
         if classes is not None:  # class indices 0..C-1 by now
             counts = np.bincount(trained_on.astype(int).ravel(), minlength=len(classes)).tolist()
         fitted = (task, classes, columns, outputs, mean, std, preprocessor, features.shape[1])
-        return Fitted(*fitted, counts, len(trained_on))
+        return Fitted(*fitted, counts, len(trained_on), category_levels(preprocessor))
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:

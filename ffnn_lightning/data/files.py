@@ -121,7 +121,11 @@ class FileDataModule(TabularDataModule):
     def preprocessor(self):
         """The table's preprocessing, with gaps imputed where ``missing: impute``."""
         return table_preprocessor(
-            self.columns, self.category_columns, self.numeric_scaler, self.missing == "impute"
+            self.columns,
+            self.category_columns,
+            self.numeric_scaler,
+            self.missing == "impute",
+            self.coded_columns,
         )
 
     def _drop_missing(self, frame, features: list[str], has_target: bool):

@@ -30,8 +30,10 @@ class Fitted(NamedTuple):
     target_std: list[float] | None
     preprocessor: TransformerMixin | None  # fitted on the training rows
     width: int | None = None  # how many raw features (a fit on arrays names no columns)
+    # what the model is built from, besides: so a checkpoint rebuilds the same model
     class_counts: list[int] | None = None  # training rows per class (classes only)
-    train_rows: int | None = None  # the model's architecture may depend on these two
+    train_rows: int | None = None
+    category_levels: list[int] | None = None  # levels of each coded category (the last inputs)
 
 
 def text_columns(frame: pd.DataFrame) -> list[str]:
@@ -84,34 +86,56 @@ class SmoothClip(TransformerMixin, BaseEstimator):
 
 
 def table_preprocessor(
-    columns: list, categorical: list, scaler: Scaler | None, impute: bool = False
+    columns: list,
+    categorical: list,
+    scaler: Scaler | None,
+    impute: bool = False,
+    coded: list | tuple = (),
 ) -> ColumnTransformer:
     """Numbers scaled (``scaler``, none if None), categories one-hot encoded (a category the
     fit never saw is encoded as none of the known ones), gaps filled with the training
-    rows' median or most frequent category (``impute``). The table's ``columns`` are
-    selected by position: scikit-learn takes 9 s to select 50,000 columns by name, 0.5 s by
-    position, and tables are put in the training's column order before transforming."""
+    rows' median or most frequent category (``impute``). The ``coded`` categories become
+    one integer code each (-1 for an unseen one), the last columns, for an embedding. The
+    table's ``columns`` are selected by position: scikit-learn takes 9 s to select 50,000
+    columns by name, 0.5 s by position, and tables are put in the training's column order
+    before transforming."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
     numeric = [SimpleImputer(strategy="median")] if impute else []
     numeric += [scaler_of(scaler)] if scaler else []
-    categories = [SimpleImputer(strategy="most_frequent")] if impute else []
-    categories += [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
-    is_category = set(categorical)
-    # arrays: skops stores them whole, where it stores a list item by item
-    positions = [
-        np.array([i for i, c in enumerate(columns) if (c in is_category) == kind], dtype=np.int64)
-        for kind in (False, True)
+    filled = [SimpleImputer(strategy="most_frequent")] if impute else []
+    unseen = {"handle_unknown": "use_encoded_value", "unknown_value": -1}
+    steps = {
+        "numeric": numeric,
+        "categorical": [*filled, OneHotEncoder(handle_unknown="ignore", sparse_output=False)],
+        "codes": [*filled, OrdinalEncoder(**unseen, encoded_missing_value=-1)],
+    }
+    is_category, is_coded = set(categorical), set(coded)
+    kinds = [
+        "codes" if c in is_coded else "categorical" if c in is_category else "numeric"
+        for c in columns
     ]
+    # arrays: skops stores them whole, where it stores a list item by item
+    positions = {
+        kind: np.array([i for i, k in enumerate(kinds) if k == kind], dtype=np.int64)
+        for kind in steps
+    }
     return ColumnTransformer(
         [
-            ("numeric", make_pipeline(*numeric) if numeric else "passthrough", positions[0]),
-            ("categorical", make_pipeline(*categories), positions[1]),
+            (kind, make_pipeline(*steps[kind]) if steps[kind] else "passthrough", positions[kind])
+            for kind in steps
+            if kind != "codes" or coded
         ]
     )
+
+
+def category_levels(preprocessor: TransformerMixin | None) -> list[int] | None:
+    """How many levels each coded category of a fitted :func:`table_preprocessor` has."""
+    codes = getattr(preprocessor, "named_transformers_", {}).get("codes")
+    return None if codes is None else [len(levels) for levels in codes[-1].categories_]
 
 
 def transform(
