@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 README = (EXAMPLES.parent / "README.md").read_text()
@@ -94,19 +93,21 @@ def test_the_no_code_example_trains_on_a_csv_with_gaps_and_categories(tmp_path, 
     assert cli.trainer.callback_metrics["val/acc"] > 0.75
 
 
-def test_the_shops_example_embeds_its_shops_and_predicts_an_unseen_one(tmp_path):
+def test_the_shops_example_embeds_its_shops_and_predicts_an_unseen_one(
+    tmp_path, run_cli, monkeypatch
+):
     for name in ("shops.py", "shops.yaml"):
         shutil.copy(EXAMPLES / name, tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as python -m finds it in the current folder
     small = ["--data.init_args.rows=2000", "--data.init_args.shops=100"]
-    ffnn(tmp_path, "fit", "--config", "shops.yaml", *small, "--trainer.max_epochs=2")
-    best = next(tmp_path.glob("lightning_logs/version_0/checkpoints/best-*.ckpt"))
-    weights = torch.load(best, weights_only=True)["state_dict"]
+    cli = run_cli("fit", "--config", "shops.yaml", *small, "--trainer.max_epochs=2")
+    weights = cli.model.state_dict()
     assert weights["network.categories.0.weight"].shape == (100 + 1, 8)  # and one for unseen
     assert weights["network.layers.0.weight"].shape == (64, 2 + 8)  # price, hour, the shop's 8
     new = pd.DataFrame({"price": [50.0, 50.0], "hour": [12.0, 12.0], "shop": ["shop7", "kiosk"]})
     new.to_csv(tmp_path / "new.csv", index=False)
-    ffnn(tmp_path, "predict", "--ckpt_path", str(best), "--data=FileDataModule",
-         "--data.path=new.csv")  # fmt: skip
+    best = cli.trainer.checkpoint_callback.best_model_path
+    run_cli("predict", "--ckpt_path", best, "--data=FileDataModule", "--data.path=new.csv")
     with (tmp_path / "lightning_logs/version_0/predictions-new.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["label"] in ("large", "small") for row in rows] == [True, True]
