@@ -55,7 +55,7 @@ class Predictor(nn.Module):
         self.outputs = ("prediction",) if regression else ("label", "probability")
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        outputs = members_mean(self.network(x))
+        outputs = members_mean(self.network, self.network(x))
         if self.target_mean is not None:
             outputs = outputs * self.target_std + self.target_mean
         predicted = self.predict(outputs)

@@ -150,12 +150,12 @@ class FeedForwardModule(L.LightningModule):
         x, target = batch
         outputs = self(x)
         target = self._standardized(target)
-        if outputs.dim() == 3:  # [rows, members, outputs]: every member against the target
+        if isinstance(self.network, Ensemble):  # [rows, members, outputs]: each one's loss
             members = outputs.shape[1]
             loss = self.loss_fn(outputs.flatten(0, 1), target.repeat_interleave(members, dim=0))
         else:
             loss = self.loss_fn(outputs, target)
-        return loss, self._in_target_units(members_mean(outputs)), batch[1]
+        return loss, self._in_target_units(members_mean(self.network, outputs)), batch[1]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, outputs, target = self.model_step(batch)
@@ -173,7 +173,7 @@ class FeedForwardModule(L.LightningModule):
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
         """The task's outputs (labels, probabilities, values), and the target if known."""
         x, *target = batch
-        outputs = self.task.predict(self._in_target_units(members_mean(self(x))))
+        outputs = self.task.predict(self._in_target_units(members_mean(self.network, self(x))))
         return {**outputs, **({"target": target[0]} if target else {})}
 
     # Epoch metrics: one log call each per epoch (a per-step self.log costs about a third of

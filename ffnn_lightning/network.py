@@ -148,7 +148,8 @@ class Ensemble(nn.Module):
         return torch.stack([member(x) for member in self.members], dim=1)
 
 
-def members_mean(outputs: Tensor) -> Tensor:
-    """The ensemble's output (the members' mean) of ``[rows, members, outputs]``; a single
-    network's ``[rows, outputs]`` as it is."""
-    return outputs.mean(dim=1) if outputs.dim() == 3 else outputs
+def members_mean(network: nn.Module, outputs: Tensor) -> Tensor:
+    """The output to predict from: an :class:`Ensemble`'s ``[rows, members, outputs]``
+    averaged over its members, any other network's ``outputs`` as they are (whatever their
+    shape: a network of one's own may well return 3-D outputs)."""
+    return outputs.mean(dim=1) if isinstance(network, Ensemble) else outputs

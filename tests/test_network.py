@@ -104,4 +104,11 @@ def test_an_ensemble_stacks_its_members_outputs_each_from_its_own_weights():
     assert out.shape == (5, 3, 2)
     assert not torch.allclose(out[:, 0], out[:, 1])  # members start apart
     torch.testing.assert_close(out[:, 2], ensemble.members[2](x))
-    torch.testing.assert_close(members_mean(out), out.mean(1))
+    torch.testing.assert_close(members_mean(ensemble, out), out.mean(1))
+
+
+def test_only_an_ensemble_has_its_outputs_averaged_over_members():
+    from ffnn_lightning.network import members_mean
+
+    three_d = torch.randn(5, 3, 2)  # e.g. a network of one's own with per-step outputs
+    assert members_mean(torch.nn.Identity(), three_d) is three_d
