@@ -32,8 +32,7 @@ from torch import Tensor, nn
 from ffnn_lightning.data.base import TabularDataModule, fit_in_checkpoint
 from ffnn_lightning.data.preprocessing import Fitted, SmoothClip, fit_from_state
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.module import FeedForwardModule
-from ffnn_lightning.network import members_mean
+from ffnn_lightning.module import FeedForwardModule, model_outputs
 
 OPSET = {"": 18, "ai.onnx.ml": 3}
 NETWORK_INPUT = "network_input"  # the preprocessing's output
@@ -55,9 +54,7 @@ class Predictor(nn.Module):
         self.outputs = ("prediction",) if regression else ("label", "probability")
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        outputs = members_mean(self.network, self.network(x))
-        if self.target_mean is not None:
-            outputs = outputs * self.target_std + self.target_mean
+        outputs = model_outputs(self.network, self.network(x), self.target_mean, self.target_std)
         predicted = self.predict(outputs)
         if "label" in predicted:
             predicted["label"] = predicted["label"].reshape(-1)
@@ -173,10 +170,17 @@ def raw_inputs(fitted: Fitted) -> list[tuple[str, object]]:
 CATEGORIES = ("categorical", "codes")  # table_preprocessor's parts for category columns
 
 
+def named_parts(transformer, columns: list[str]) -> list[tuple[str, object, list[str]]]:
+    """A fitted ColumnTransformer's parts with their columns by name (the fit holds their
+    positions in ``columns``); none for any other preprocessor."""
+    parts = getattr(transformer, "transformers_", [])
+    return [(name, step, [columns[int(i)] for i in positions]) for name, step, positions in parts]
+
+
 def category_columns(fitted: Fitted) -> list[str]:
     """The raw columns the fitted ColumnTransformer encodes as categories."""
-    parts = getattr(fitted.preprocessor, "transformers_", [])
-    return [fitted.columns[int(i)] for name, _, cols in parts if name in CATEGORIES for i in cols]
+    parts = named_parts(fitted.preprocessor, fitted.columns)
+    return [column for name, _, columns in parts if name in CATEGORIES for column in columns]
 
 
 def onnx_ready(fitted: Fitted):
@@ -188,10 +192,7 @@ def onnx_ready(fitted: Fitted):
     preprocessor = copy.deepcopy(fitted.preprocessor)
     if fitted.columns is None or not hasattr(preprocessor, "transformers_"):
         return preprocessor
-    preprocessor.transformers_ = [
-        (name, step, [fitted.columns[int(i)] for i in columns])
-        for name, step, columns in preprocessor.transformers_
-    ]
+    preprocessor.transformers_ = named_parts(preprocessor, fitted.columns)
     for part in CATEGORIES:
         categories = preprocessor.named_transformers_.get(part)
         for _, step in getattr(categories, "steps", []):

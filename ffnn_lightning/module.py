@@ -155,7 +155,7 @@ class FeedForwardModule(L.LightningModule):
             loss = self.loss_fn(outputs.flatten(0, 1), target.repeat_interleave(members, dim=0))
         else:
             loss = self.loss_fn(outputs, target)
-        return loss, self._in_target_units(members_mean(self.network, outputs)), batch[1]
+        return loss, self._model_outputs(outputs), batch[1]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, outputs, target = self.model_step(batch)
@@ -173,7 +173,7 @@ class FeedForwardModule(L.LightningModule):
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
         """The task's outputs (labels, probabilities, values), and the target if known."""
         x, *target = batch
-        outputs = self.task.predict(self._in_target_units(members_mean(self.network, self(x))))
+        outputs = self.task.predict(self._model_outputs(self(x)))
         return {**outputs, **({"target": target[0]} if target else {})}
 
     # Epoch metrics: one log call each per epoch (a per-step self.log costs about a third of
@@ -214,8 +214,8 @@ class FeedForwardModule(L.LightningModule):
     def _standardized(self, target: Tensor) -> Tensor:
         return target if self.target_mean is None else (target - self.target_mean) / self.target_std
 
-    def _in_target_units(self, outputs: Tensor) -> Tensor:
-        return outputs if self.target_mean is None else outputs * self.target_std + self.target_mean
+    def _model_outputs(self, outputs: Tensor) -> Tensor:
+        return model_outputs(self.network, outputs, self.target_mean, self.target_std)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Refuse a checkpoint of another network shape, naming the first layer that differs.
@@ -238,6 +238,16 @@ class FeedForwardModule(L.LightningModule):
                     f"{list(tensor.shape)} there and {list(mine.shape)} here. It was "
                     "trained with other data (input width, classes) or another --model.hidden."
                 )
+
+
+def model_outputs(
+    network: torch.nn.Module, outputs: Tensor, mean: Tensor | None, std: Tensor | None
+) -> Tensor:
+    """The network's raw ``outputs`` as the model's: an ensemble's members averaged, and a
+    regression's (trained on standardized targets) back in the target's units. Plain
+    PyTorch, shared with the exported model (:class:`ffnn_lightning.export.Predictor`)."""
+    outputs = members_mean(network, outputs)
+    return outputs if mean is None else outputs * std + mean
 
 
 def embedding_for(embedding: str | None, min_rows: int, train_rows: int | None) -> str | None:
