@@ -54,8 +54,8 @@ def main() -> None:
     import onnxruntime
 
     from ffnn_lightning.cli import main as cli
-    from ffnn_lightning.export import export
-    from ffnn_lightning.runs import quiet_runs
+    from ffnn_lightning.commands.export import export
+    from ffnn_lightning.commands.runs import quiet_runs
 
     quiet_runs()  # predict's lines, each run
 

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INSIGHT = ["--trainer.callbacks+=ffnn_lightning.insight.NetworkInsight"]
+INSIGHT = ["--trainer.callbacks+=ffnn_lightning.training.insight.NetworkInsight"]
 
 
 def fit_seconds(config: str, extra: list[str], folder: Path, epochs: int | None) -> float:
-    from ffnn_lightning.runs import fit_run
+    from ffnn_lightning.commands.runs import fit_run
 
     args = [
         "--config", str(ROOT / "configs" / config), *extra,
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     runs, epochs = (1, 1) if args.quick else (args.runs, None)
-    from ffnn_lightning.runs import quiet_runs
+    from ffnn_lightning.commands.runs import quiet_runs
 
     quiet_runs()
     print(f"{'config':<18} {'off s':>7} {'on s':>7} {'on/off':>7}")

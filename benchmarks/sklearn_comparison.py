@@ -2,7 +2,7 @@
 
     python benchmarks/sklearn_comparison.py                  # every data set, 5 seeds
     python benchmarks/sklearn_comparison.py --datasets iris --seeds 2
-    python benchmarks/sklearn_comparison.py --tune --datasets iris -- --model.hidden=[64]
+    python benchmarks/sklearn_comparison.py --tune --datasets iris -- --model.network.hidden=[64]
 
 For every seed both see the same rows: a 20% test split (stratified for classes) drawn by the
 template's data module, which also carves its validation split from the other 80%;
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true", help="validation scores only")
     parser.add_argument("extra", nargs="*", help="options for every template run, after --")
     options = parser.parse_args()
-    from ffnn_lightning.runs import quiet_runs
+    from ffnn_lightning.commands.runs import quiet_runs
 
     quiet_runs()
     warnings.filterwarnings("ignore", message=".*args parameter is intended to run.*")

@@ -108,7 +108,7 @@ def template_mlp(
 ) -> Scores:
     """``fit`` with the template's defaults and ``overlays`` for this set and seed, tested
     on the best validation epoch's weights (``on``: the test rows, or the validation rows)."""
-    from ffnn_lightning.runs import fit_run
+    from ffnn_lightning.commands.runs import fit_run
 
     class_path, arguments = data_module(name)
     args = [

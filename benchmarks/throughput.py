@@ -8,7 +8,7 @@ Every measurement runs in a fresh process (so that peak RSS is its own), the var
 alternating, and the tables give medians over the repeats. The template runs as a user gets
 it: the shipped config through the CLI, with the progress bar, TensorBoard logging of the
 epoch metrics, validation every epoch and checkpoints. The raw loop is the chapter's listing
-3-4 (`ffnn_lightning/reference.py`), training only; "raw + validation" adds what the template
+3-4 (`benchmarks/reference.py`), training only; "raw + validation" adds what the template
 does each epoch that the listing does not: a forward pass over the validation rows, and the
 epoch's validation loss and accuracy. Only the training call is timed; imports and data
 generation are not. Memory in training is the peak resident size while training, less the
@@ -34,14 +34,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "blobs_adam.yaml"
 TRAIN_FRACTION = 0.8
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # measure this tree, whatever is installed
+# measure this tree, whatever is installed; reference.py lies beside this script
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")])}
 
 
 # -- one measurement, in its own process ---------------------------------------------------
 def measure_raw(samples: int, batch_size: int | None, epochs: int, validate: bool) -> dict:
     import torch
-
-    from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
+    from reference import ChapterNetwork, chapter_data, train_network
 
     imported = _rss_mb()
     x_train, y_train, x_val, y_val = chapter_data(samples)
@@ -202,7 +202,7 @@ def scale(sizes: list[int], batch_size: int, repeats: int) -> list[list[str]]:
 
 RAW_SCRIPT = """
 import torch
-from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
+from reference import ChapterNetwork, chapter_data, train_network
 x_train, y_train, _, _ = chapter_data()
 model = ChapterNetwork()
 train_network(model, torch.optim.Adam(model.parameters(), lr=0.001), 10, 16, x_train, y_train)
@@ -267,7 +267,7 @@ def width(columns: list[int], rows: int = 200) -> list[list[str]]:
             template = [
                 sys.executable, "-m", "ffnn_lightning", "fit",
                 "--data=ffnn_lightning.data.FileDataModule", f"--data.path={path}",
-                "--data.target=target", "--model.hidden=[64]", "--trainer.max_epochs=2",
+                "--data.target=target", "--model.network.hidden=[64]", "--trainer.max_epochs=2",
             ]  # fmt: skip
             seconds = []
             for command in (raw, template):

@@ -28,11 +28,11 @@ QUIET = ["--trainer.enable_model_summary=false"]
 # wine.yaml's own values: a trial then trains the same network as the fit it is timed against
 SAME = {
     "model.optimizer.init_args.lr": {"type": "categorical", "choices": [0.001]},
-    "model.hidden": {"type": "categorical", "choices": [[32]]},
+    "model.network.hidden": {"type": "categorical", "choices": [[32]]},
 }
 SPACE = {
     "model.optimizer.init_args.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-    "model.hidden": {"type": "categorical", "choices": [[32], [64]]},
+    "model.network.hidden": {"type": "categorical", "choices": [[32], [64]]},
 }
 
 
@@ -44,7 +44,7 @@ def timed(action) -> float:
 
 def fit_seconds(folder: Path, extra: list[str], repeats: int) -> float:
     """The median wall time of a fit of wine.yaml, in this process."""
-    from ffnn_lightning.runs import fit_run
+    from ffnn_lightning.commands.runs import fit_run
 
     fit_run([*WINE, *QUIET, *extra], folder / "warm-up", "0")  # imports, first-call costs
     times = [

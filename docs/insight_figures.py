@@ -36,8 +36,8 @@ INSIGHT = ["--config", str(CONFIGS / "experiments" / "insight.yaml")]
 
 def insight(args: list[str], folder: Path):
     """Fit with ``args``; the run's NetworkInsight callback (its history and frames)."""
-    from ffnn_lightning.insight import NetworkInsight
-    from ffnn_lightning.runs import fit_run
+    from ffnn_lightning.commands.runs import fit_run
+    from ffnn_lightning.training.insight import NetworkInsight
 
     quiet = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -59,7 +59,9 @@ def vanishing(folder: Path) -> Path:
     deep = [*circles, "--config", str(CONFIGS / "experiments" / "deep_sigmoid.yaml")]
     figure, axes = plt.subplots(figsize=(7, 3.5))
     for activation, colour in (("sigmoid", "tab:red"), ("relu", "tab:blue")):
-        run = insight([*deep, f"--model.activation={activation}", "--trainer.max_epochs=1"], folder)
+        run = insight(
+            [*deep, f"--model.network.activation={activation}", "--trainer.max_epochs=1"], folder
+        )
         norms = last_per_layer(run.history, "grad_norm")
         axes.plot(range(1, len(norms) + 1), norms, "o-", color=colour, label=activation)
     axes.set(
@@ -76,7 +78,7 @@ def dead_relu(folder: Path) -> Path:
     circles = ["--config", str(CONFIGS / "circles.yaml")]
     figure, axes = plt.subplots(figsize=(7, 3.5))
     for label, extra in (
-        ("lr 0.01 (circles.yaml)", [*INSIGHT, "--model.hidden=[64, 64]"]),
+        ("lr 0.01 (circles.yaml)", [*INSIGHT, "--model.network.hidden=[64, 64]"]),
         ("lr 0.3 (dying_relu.yaml)", ["--config", str(CONFIGS / "experiments/dying_relu.yaml")]),
     ):
         run = insight([*circles, *extra], folder)
@@ -103,7 +105,7 @@ def save(figure, name: str) -> Path:
 
 
 def main() -> None:
-    from ffnn_lightning.runs import quiet_runs
+    from ffnn_lightning.commands.runs import quiet_runs
 
     quiet_runs()
     sys.path.insert(0, str(ROOT / "examples"))  # spirals.SpiralsDataModule
@@ -115,12 +117,18 @@ def main() -> None:
             dead_relu(Path(folder)),
             boundaries(
                 "insight_circles.png",
-                [[*circles, "--model.activation=identity"], [*circles, "--model.activation=relu"]],
+                [
+                    [*circles, "--model.network.activation=identity"],
+                    [*circles, "--model.network.activation=relu"],
+                ],
                 Path(folder),
             ),
             boundaries(
                 "insight_spirals.png",
-                [[*spirals, "--model.activation=tanh"], [*spirals, "--model.activation=relu"]],
+                [
+                    [*spirals, "--model.network.activation=tanh"],
+                    [*spirals, "--model.network.activation=relu"],
+                ],
                 Path(folder),
             ),
         ]

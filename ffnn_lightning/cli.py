@@ -11,11 +11,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import yaml
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ffnn_lightning.callbacks import (
+from ffnn_lightning.class_paths import class_at
+from ffnn_lightning.data import TabularDataModule
+from ffnn_lightning.errors import InputError, TrainingDiverged
+from ffnn_lightning.model.module import FeedForwardModule
+from ffnn_lightning.training.callbacks import (
     BestCheckpoint,
     EpochLines,
     EvaluationSummary,
@@ -25,24 +30,9 @@ from ffnn_lightning.callbacks import (
     StopOnDivergence,
     ThrottledProgressBar,
 )
-from ffnn_lightning.checkpoints import read_checkpoint
-from ffnn_lightning.data import TabularDataModule
-from ffnn_lightning.errors import InputError, TrainingDiverged
-from ffnn_lightning.fast_steps import FastSteps
-from ffnn_lightning.module import FeedForwardModule
-from ffnn_lightning.trainer import Trainer
-
-# what the model learns from the data's fit, as the data module's property: the model's argument
-DATA_TO_MODEL = {
-    "num_features": "in_features",
-    "num_outputs": "out_features",
-    "task_name": "task",
-    "target_mean": "target_mean",
-    "target_std": "target_std",
-    "class_counts": "class_counts",
-    "train_rows": "train_rows",
-    "category_levels": "category_levels",
-}
+from ffnn_lightning.training.checkpoints import read_checkpoint
+from ffnn_lightning.training.fast_steps import FastSteps
+from ffnn_lightning.training.trainer import Trainer
 
 
 class FFNNCLI(LightningCLI):
@@ -54,13 +44,16 @@ class FFNNCLI(LightningCLI):
         return {**LightningCLI.subcommands(), "lr_find": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for source, target in DATA_TO_MODEL.items():
-            parser.link_arguments(f"data.{source}", f"model.{target}", apply_on="instantiate")
+        # what the data's fit knows (widths, task, ...) reaches the model, which builds its
+        # network from it: nobody types the input width twice
+        parser.link_arguments("data.data_info", "model.init_args.data_info", apply_on="instantiate")
         # built in instantiate_trainer, only where they apply (fit, with checkpointing on)
         for key, cls in {**CHECKPOINTS, "fast_steps": FastSteps}.items():
             parser.add_class_arguments(cls, key, instantiate=False, fail_untyped=False)
         parser.set_defaults(
             {
+                # the module a config names with --model (any subclass); this one by default
+                "model": {"class_path": "ffnn_lightning.model.FeedForwardModule"},
                 "checkpoint.monitor": "val/loss",
                 "checkpoint.filename": "best-{epoch}",
                 # the best weights are for validate/test/predict; resuming uses last.ckpt
@@ -71,7 +64,7 @@ class FFNNCLI(LightningCLI):
                 # TensorBoard runs in lightning_logs/version_N, without the placeholder
                 # hp_metric scalar (the real metrics are logged by name).
                 "trainer.logger": {
-                    "class_path": "ffnn_lightning.logs.TensorBoardLogger",
+                    "class_path": "ffnn_lightning.training.logs.TensorBoardLogger",
                     "init_args": {
                         "save_dir": ".",
                         "name": "lightning_logs",
@@ -101,12 +94,14 @@ class FFNNCLI(LightningCLI):
         path = _checkpoint_named_in(args[1:])
         if path is None or not Path(path).is_file():
             return  # resolved or reported by _check_checkpoint
-        if any(name == "--data" for name, _ in _options(args[1:])):
-            return  # another data module, given the checkpoint's fit by _use_the_fit_of
         try:
-            hparams = read_checkpoint(Path(path)).get(DATA_HPARAMS, {})
+            state = read_checkpoint(Path(path))
         except InputError:
             return  # reported by _check_checkpoint
+        _check_model_arguments(state.get("hyper_parameters", {}), path)
+        if any(name == "--data" for name, _ in _options(args[1:])):
+            return  # another data module, given the checkpoint's fit by _use_the_fit_of
+        hparams = state.get(DATA_HPARAMS, {})
         if "_class_path" in hparams:
             _check_importable(hparams["_class_path"], path)
             init_args = {k: v for k, v in hparams.items() if k[0] != "_" and k != "checkpoint"}
@@ -195,8 +190,41 @@ def _use_the_fit_of(checkpoint: Path, data) -> None:
         data.init_args.checkpoint = str(checkpoint)
 
 
-def _check_importable(class_path: str, checkpoint: str) -> None:
-    """Refuse, in one line, a checkpoint's data module that cannot be imported from here."""
+# the module's arguments before the network was injected (model.network)
+EARLIER_ARGUMENTS = ("in_features", "hidden", "activation", "embedding", "ensemble")
+
+
+def _check_model_arguments(hparams: dict, checkpoint: str) -> None:
+    """Refuse, in one line, a checkpoint whose model class cannot be imported from here, or
+    one written before the network became ``model.network``."""
+    if "_class_path" in hparams:
+        _check_importable(hparams["_class_path"], checkpoint, "model")
+    earlier = [name for name in EARLIER_ARGUMENTS if name in hparams]
+    if earlier:
+        raise InputError(
+            f"{checkpoint} was written by an earlier ffnn-lightning, whose module took "
+            f"{', '.join(earlier)}: these are now the network's arguments "
+            "(model.network.init_args.hidden, ...). Train it again with this version."
+        )
+
+
+def module_class(checkpoint: Path) -> type[FeedForwardModule]:
+    """The LightningModule class a checkpoint was trained with (a subclass named by
+    ``--model``, or FeedForwardModule), refused in one line where it cannot be imported:
+    Lightning's ``load_from_checkpoint`` must be called on that class itself."""
+    hparams = read_checkpoint(checkpoint).get("hyper_parameters", {})
+    _check_model_arguments(hparams, str(checkpoint))
+    path = hparams.get("_class_path")
+    if path is None:
+        return FeedForwardModule
+    found = class_at(path, L.LightningModule)
+    if found is None:
+        raise InputError(f"{checkpoint} names the model {path}, which is no LightningModule.")
+    return found
+
+
+def _check_importable(class_path: str, checkpoint: str, kind: str = "data module") -> None:
+    """Refuse, in one line, a checkpoint's class that cannot be imported from here."""
     module = class_path.rpartition(".")[0]
     try:
         found = importlib.util.find_spec(module) is not None
@@ -204,7 +232,7 @@ def _check_importable(class_path: str, checkpoint: str) -> None:
         found = False
     if not found:
         raise InputError(
-            f"{checkpoint} was trained with the data module {class_path}, and module "
+            f"{checkpoint} was trained with the {kind} {class_path}, and module "
             f"{module!r} cannot be imported from here. Run from the folder that holds "
             f"{module.split('.')[0]}.py, or add that folder to PYTHONPATH."
         )
@@ -282,9 +310,10 @@ def _newest_last_checkpoint(runs: Path) -> Path:
 
 # commands beside LightningCLI's, each a module with main(args)
 COMMANDS = {
-    "tune": "ffnn_lightning.tune",
-    "cv": "ffnn_lightning.cv",
-    "export": "ffnn_lightning.export",
+    "compare": "ffnn_lightning.commands.compare",
+    "tune": "ffnn_lightning.commands.tune",
+    "cv": "ffnn_lightning.commands.cv",
+    "export": "ffnn_lightning.commands.export",
 }
 
 
@@ -327,6 +356,7 @@ def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
         FeedForwardModule,
         TabularDataModule,
         trainer_class=Trainer,
+        subclass_mode_model=True,
         subclass_mode_data=True,
         args=args,
         run=run,
@@ -335,7 +365,8 @@ def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
         parser_kwargs={
             "default_env": False,
             "prog": "python -m ffnn_lightning",
-            "description": "Train, evaluate and predict (below); also `tune` (an Optuna study) "
-            "and `cv` (k-fold cross-validation): python -m ffnn_lightning tune --help",
+            "description": "Train, evaluate and predict (below); also `tune` (an Optuna study), "
+            "`cv` (k-fold cross-validation), `compare` (one run per config) and `export` "
+            "(ONNX): python -m ffnn_lightning tune --help",
         },
     )

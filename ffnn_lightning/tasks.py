@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 import torch
@@ -270,6 +270,24 @@ def infer_task(targets: np.ndarray, classes: list[str] | None = None) -> Task:
     ):
         return TASKS["regression"]
     return TASKS["binary" if len(values) <= 2 else "multiclass"]
+
+
+class DataInfo(TypedDict, total=False):
+    """What the data's fit tells the model (``data.data_info``, linked into ``model.data_info``
+    by the CLI, kept in checkpoints): the module builds its network, loss and metrics from it."""
+
+    in_features: int  # the network's input width
+    out_features: int  # its output width: 1 for binary, one per class, one per target
+    task: str  # binary, multiclass or regression
+    target_mean: list[float] | None  # regression targets are standardized with these
+    target_std: list[float] | None
+    class_counts: list[int] | None  # training rows per class (class_weight: balanced)
+    train_rows: int | None  # rows in the training split
+    category_levels: list[int] | None  # levels of each coded category (the last inputs)
+
+
+# a module built by hand, without data: the chapter's 64 inputs and one binary output
+CHAPTER_DATA: DataInfo = {"in_features": 64, "out_features": 1, "task": "binary"}
 
 
 def get_task(name: str) -> Task:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import lightning as L
 import pytest
 
 from ffnn_lightning.cli import main
+from ffnn_lightning.model import FeedForwardModule, FeedForwardNetwork
+from ffnn_lightning.tasks import DataInfo
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -37,3 +40,12 @@ def quiet_trainer(**kwargs) -> L.Trainer:
         "enable_model_summary": False,
     }
     return L.Trainer(**{**defaults, **kwargs})
+
+
+def build_module(hidden=(16,), network=None, **kwargs) -> FeedForwardModule:
+    """A FeedForwardModule built by hand: ``data_info`` keys (``in_features``, ``task``, ...)
+    and the module's own arguments as keywords, a FeedForwardNetwork of ``hidden`` unless a
+    ``network`` is given."""
+    info = {key: kwargs.pop(key) for key in list(kwargs) if key in DataInfo.__annotations__}
+    network = network or partial(FeedForwardNetwork, hidden=list(hidden))
+    return FeedForwardModule(network=network, data_info=info, **kwargs)

@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 from torchmetrics.classification import BinaryAccuracy
 
-from ffnn_lightning.network import FeedForwardNetwork
+from ffnn_lightning.model.networks import FeedForwardNetwork
 
 
 class DocsModule(L.LightningModule):

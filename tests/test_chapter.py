@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ffnn_lightning.logs import read_scalars
-from ffnn_lightning.reference import ChapterNetwork, chapter_data, train_network
+from benchmarks.reference import ChapterNetwork, chapter_data, train_network
+from ffnn_lightning.training.logs import read_scalars
 from tests.conftest import CONFIGS
 
 

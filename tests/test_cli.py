@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ffnn_lightning.cli import main
-from ffnn_lightning.logs import read_scalars
+from ffnn_lightning.training.logs import read_scalars
 from tests.conftest import CONFIGS
 
 ADAM = str(CONFIGS / "blobs_adam.yaml")
@@ -34,9 +34,10 @@ def test_run_folder_holds_config_hyperparameters_and_checkpoints(run_cli):
     cli = run_cli("fit", "--config", ADAM, *SHORT)
     run = Path(cli.trainer.log_dir)
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
+    assert config["model"]["init_args"]["optimizer"]["class_path"] == "torch.optim.Adam"
     hparams = yaml.safe_load((run / "hparams.yaml").read_text())
-    assert hparams["in_features"] == 64 and hparams["hidden"] == [256, 1024]
+    assert hparams["data_info"]["in_features"] == 64
+    assert hparams["network"]["init_args"]["hidden"] == [256, 1024]
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert "last.ckpt" in checkpoints and any(n.startswith("best-epoch=") for n in checkpoints)
 
@@ -50,6 +51,15 @@ def config_args(path: Path) -> list[str]:
     """A whole config alone; an overlay (in a subfolder) on a base it fits."""
     if path.parent == CONFIGS:
         return ["--config", str(path)]
+    if path.parent.name == "ablation":
+        return [
+            "--config",
+            str(CONFIGS / "circles.yaml"),
+            "--config",
+            str(path.parent.parent / "strong.yaml"),
+            "--config",
+            str(path),
+        ]
     base = "regression.yaml" if path.stem == "huber" else "circles.yaml"
     return ["--config", str(CONFIGS / base), "--config", str(path)]
 

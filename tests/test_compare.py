@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from ffnn_lightning.compare import main as compare
+from ffnn_lightning.commands.compare import main as compare
 from tests.conftest import CONFIGS
 
 SHRUNK = ["--", "--trainer.max_epochs=3", "--data.init_args.n_samples=400"]

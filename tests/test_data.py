@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.reference import chapter_data
 from ffnn_lightning.data import BlobsDataModule, BundledDataModule, TabularDataModule
-from ffnn_lightning.reference import chapter_data
 
 
 class ArrayData(TabularDataModule):

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from ffnn_lightning.logs import read_scalars
+from ffnn_lightning.training.logs import read_scalars
 from tests.conftest import CONFIGS
 
 ADAM = str(CONFIGS / "blobs_adam.yaml")

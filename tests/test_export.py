@@ -18,7 +18,7 @@ from tests.conftest import CONFIGS
 onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -e '.[export]'")
 pytest.importorskip("skl2onnx", reason="pip install -e '.[export]'")
 pytest.importorskip("onnxscript", reason="pip install -e '.[export]'")
-from ffnn_lightning.export import export  # noqa: E402 (after the skips)
+from ffnn_lightning.commands.export import export  # noqa: E402 (after the skips)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "predict_onnx.py"
 TARGETS = {"binary": "species", "multiclass": "species", "regression": "price"}
@@ -60,6 +60,9 @@ def data_args(path: str, task: str) -> list[str]:
     training) are codes for an embedding in the classes' tables, one-hot in the regression's."""
     gaps = ["--data.missing=impute"] if task == "multiclass" else []
     codes = [] if task == "regression" else ["--data.category_embedding_min_levels=10"]
+    codes += (
+        [] if task == "regression" else ["--model.network=ffnn_lightning.model.CategoryEmbedding"]
+    )
     return [
         "--data=ffnn_lightning.data.FileDataModule",
         f"--data.path={path}",
@@ -75,7 +78,12 @@ def exported(request, tmp_path_factory):
     through the command line (once per task: the tests only read them). The regression is
     an ensemble of two networks, so that the members' mean is exported too."""
     task = request.param
-    ensemble = ["--model.ensemble=2"] if task == "regression" else []
+    wrapper = "Ensemble" if task == "regression" else "CategoryEmbedding"  # for the codes
+    network = [
+        f"--model.network=ffnn_lightning.model.{wrapper}",
+        "--model.network.network.hidden=[16]",
+    ]
+    network += ["--model.network.members=2"] if task == "regression" else []
     folder = tmp_path_factory.mktemp(task)
     table(task, 240).to_csv(folder / "train.csv", index=False)
     with pytest.MonkeyPatch.context() as patch:
@@ -84,8 +92,7 @@ def exported(request, tmp_path_factory):
             [
                 "fit",
                 *data_args("train.csv", task),
-                "--model.hidden=[16]",
-                *ensemble,
+                *network,
                 "--trainer.max_epochs=3",
                 "--seed_everything=0",
                 "--trainer.enable_progress_bar=false",
@@ -164,7 +171,7 @@ def test_torchscript_reloads_and_gives_the_networks_outputs(run_cli, tmp_path):
     x = cli.datamodule.tensors["val"][0]
     cli.model.eval()
     with torch.no_grad():
-        expected = cli.model.task.predict(cli.model(x))
+        expected = cli.model.task.predict(cli.model.model_outputs(cli.model(x)))
         label, probability = scripted(x)
     torch.testing.assert_close(probability, expected["probability"])
     assert torch.equal(label, expected["label"])
@@ -183,7 +190,7 @@ class Doubling(TransformerMixin, BaseEstimator):
 def test_a_preprocessing_step_without_a_converter_is_named_in_one_line():
     from skl2onnx.common.data_types import FloatTensorType
 
-    from ffnn_lightning.export import converted
+    from ffnn_lightning.commands.export import converted
 
     step = Doubling().fit(np.zeros((3, 2)))
     with pytest.raises(InputError, match="Doubling") as error:

@@ -68,10 +68,10 @@ def test_fit_and_predict_on_a_csv_through_the_command_line(tmp_path, run_cli):
         "--data.target=species", "--data.drop=[id]", "--data.test_fraction=0.2",
     ]  # fmt: skip
     cli = run_cli(
-        "fit", *data, "--model.hidden=[8]", "--trainer.max_epochs=2", "--seed_everything=0"
+        "fit", *data, "--model.network.hidden=[8]", "--trainer.max_epochs=2", "--seed_everything=0"
     )
     last = f"{cli.trainer.log_dir}/checkpoints/last.ckpt"
-    run_cli("predict", *data, "--model.hidden=[8]", "--ckpt_path", last)
+    run_cli("predict", *data, "--model.network.hidden=[8]", "--ckpt_path", last)
     with (tmp_path / cli.trainer.log_dir / "predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 20

@@ -30,7 +30,7 @@ def test_short_fit_trains_on_the_gpu_with_data_moved_once(run_cli):
 
 def test_the_strong_preset_trains_on_the_gpu_and_exports_on_the_cpu(run_cli, tmp_path):
     pytest.importorskip("skl2onnx", reason="pip install -e '.[export]'")
-    from ffnn_lightning.export import export
+    from ffnn_lightning.commands.export import export
 
     cli = run_cli(
         "fit",
@@ -47,7 +47,7 @@ def test_the_strong_preset_trains_on_the_gpu_and_exports_on_the_cpu(run_cli, tmp
 
 
 def test_network_insight_measures_and_draws_on_the_gpu(run_cli, tmp_path):
-    from ffnn_lightning.insight import NetworkInsight
+    from ffnn_lightning.training.insight import NetworkInsight
 
     cli = run_cli(
         "fit",

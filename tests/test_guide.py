@@ -1,4 +1,4 @@
-"""The README's "Add your own dataset" guide, run the way a user's own project would run it."""
+"""docs/data.md's "Add your own dataset" guide, run the way a user's own project would run it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-README = (EXAMPLES.parent / "README.md").read_text()
+GUIDE = (EXAMPLES.parent / "docs" / "data.md").read_text()
 
 
 def ffnn(folder: Path, *args: str) -> str:
@@ -28,9 +28,9 @@ def ffnn(folder: Path, *args: str) -> str:
     return done.stdout + done.stderr
 
 
-def test_the_readme_shows_the_examples_as_they_are():
+def test_the_guide_shows_the_examples_as_they_are():
     for name in ("my_data.yaml", "spirals.yaml", "spirals.py"):
-        assert (EXAMPLES / name).read_text() in README, f"README's copy of {name} differs"
+        assert (EXAMPLES / name).read_text() in GUIDE, f"the guide's copy of {name} differs"
 
 
 def test_a_data_module_of_ones_own_trains_and_predicts_from_outside_the_package(tmp_path):
@@ -102,8 +102,8 @@ def test_the_shops_example_embeds_its_shops_and_predicts_an_unseen_one(
     small = ["--data.init_args.rows=2000", "--data.init_args.shops=100"]
     cli = run_cli("fit", "--config", "shops.yaml", *small, "--trainer.max_epochs=2")
     weights = cli.model.state_dict()
-    assert weights["network.categories.0.weight"].shape == (100 + 1, 8)  # and one for unseen
-    assert weights["network.layers.0.weight"].shape == (64, 2 + 8)  # price, hour, the shop's 8
+    assert weights["network.tables.0.weight"].shape == (100 + 1, 8)  # and one for unseen
+    assert weights["network.network.layers.0.weight"].shape == (64, 2 + 8)  # price, hour, shop
     new = pd.DataFrame({"price": [50.0, 50.0], "hour": [12.0, 12.0], "shop": ["shop7", "kiosk"]})
     new.to_csv(tmp_path / "new.csv", index=False)
     best = cli.trainer.checkpoint_callback.best_model_path

@@ -7,13 +7,13 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ffnn_lightning.insight import (
+from ffnn_lightning.model.networks import FeedForwardNetwork
+from ffnn_lightning.training.insight import (
     NetworkInsight,
     activation_stats,
     boundary_image,
     class_grid,
 )
-from ffnn_lightning.network import FeedForwardNetwork
 from tests.conftest import CONFIGS
 
 CIRCLES = ("--config", f"{CONFIGS}/circles.yaml")
@@ -21,7 +21,7 @@ INSIGHT = ("--config", f"{CONFIGS}/experiments/insight.yaml")
 
 
 def one_layer(activation: str, weight: list[list[float]], bias: list[float]) -> FeedForwardNetwork:
-    network = FeedForwardNetwork(2, [len(bias)], 1, activation=activation)
+    network = FeedForwardNetwork(2, 1, [len(bias)], activation=activation)
     with torch.no_grad():
         network.layers[0].weight.copy_(torch.tensor(weight))
         network.layers[0].bias.copy_(torch.tensor(bias))
@@ -49,7 +49,7 @@ def test_a_tanh_layer_with_large_weights_is_saturated_and_one_with_small_is_not(
 
 
 def test_every_hidden_layer_of_any_built_network_is_measured():
-    network = FeedForwardNetwork(3, [8, 8, 8], 2, activation="gelu", dropout=0.2, batch_norm=True)
+    network = FeedForwardNetwork(3, 2, [8, 8, 8], activation="gelu", dropout=0.2, batch_norm=True)
     stats = activation_stats(network.eval(), torch.randn(32, 3))
     assert len(stats) == 3
     assert all({"dead", "activation_mean", "activation_std"} <= set(s) for s in stats)

@@ -9,6 +9,8 @@ effect. The README's "Lightning features" table lists this matrix.
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,15 +22,15 @@ from lightning.pytorch import callbacks as lc
 from torch.utils.data import DataLoader, TensorDataset
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
-from ffnn_lightning.fast_steps import FastSteps
-from ffnn_lightning.logs import read_scalars
-from ffnn_lightning.network import FeedForwardNetwork
+from ffnn_lightning.model.networks import FeedForwardNetwork
+from ffnn_lightning.training.fast_steps import FastSteps
+from ffnn_lightning.training.logs import read_scalars
 from tests.conftest import CONFIGS
 from tests.docs_module import DocsModule
 
 SMALL = [
     "--config", str(CONFIGS / "blobs_adam.yaml"), "--data.init_args.n_samples=400",
-    "--model.hidden=[32]", "--trainer.max_epochs=2", "--trainer.enable_model_summary=false",
+    "--model.network.hidden=[32]", "--trainer.max_epochs=2", "--trainer.enable_model_summary=false",
 ]  # fmt: skip
 STEPS_PER_EPOCH = 20  # 320 training rows in batches of 16
 
@@ -57,6 +59,31 @@ class LogsEveryStep(FeedForwardModule):
         loss = super().training_step(batch, batch_idx)
         self.log("train/step_loss", loss)
         return loss
+
+
+# The same edit where no source file can be read (a notebook cell, exec): a module that
+# exists only in memory, importable by name as a notebook's classes are.
+CELL = types.ModuleType("notebook_cell")
+exec(
+    "from ffnn_lightning import FeedForwardModule\n"
+    "class LogsInACell(FeedForwardModule):\n"
+    "    def training_step(self, batch, batch_idx):\n"
+    "        loss = super().training_step(batch, batch_idx)\n"
+    "        self.log('train/step_loss', loss)\n"
+    "        return loss\n",
+    CELL.__dict__,
+)
+sys.modules[CELL.__name__] = CELL
+
+
+class LogsInModelStep(FeedForwardModule):
+    """A user's edit the class-level check cannot see: FeedForwardModule's own training_step
+    runs, and the helper it calls logs per step."""
+
+    def model_step(self, batch):
+        loss, outputs, target = super().model_step(batch)
+        self.log("train/step_loss", loss)
+        return loss, outputs, target
 
 
 class DocsLogsEveryStep(DocsModule):
@@ -159,6 +186,14 @@ CASES = {
         reference_module=DocsLogsEveryStep,
         effect=scalars("train/step_loss", 2 * STEPS_PER_EPOCH),
     ),
+    "self.log per step, in a class without source": Case(
+        "plain",
+        ["--trainer.log_every_n_steps=1"],
+        {"log_every_n_steps": 1},
+        template_module=CELL.LogsInACell,
+        reference_module=DocsLogsEveryStep,
+        effect=scalars("train/step_loss", 2 * STEPS_PER_EPOCH),
+    ),
     "LearningRateMonitor per step": Case(
         "plain",
         [
@@ -242,21 +277,16 @@ def run_template(case: Case, folder: Path):
     from ffnn_lightning.cli import main
 
     args = [*SMALL, *case.args, "--trainer.callbacks+=tests.test_lightning_contract.EpochRecorder"]
-    if case.template_module is None:
-        return main(["fit", *args])
-    cli = main(args, run=False)
-    hparams = {k: v for k, v in cli.model.hparams.items() if not k.startswith("_")}
-    module = case.template_module(**hparams, optimizer=cli.model.optimizer)
-    module.load_state_dict(cli.model.state_dict())  # the weights the seed gave, as in fit
-    cli.model = module
-    cli.trainer.fit(cli.model, cli.datamodule)
-    return cli
+    if case.template_module is not None:  # a module subclass by class path, as a user names it
+        module = case.template_module
+        args += [f"--model={module.__module__}.{module.__qualname__}"]
+    return main(["fit", *args])
 
 
 def run_reference(case: Case) -> tuple[DocsModule, EpochRecorder]:
     L.seed_everything(2020)  # the config's seed_everything, before the network is built
     data = BlobsDataModule(n_samples=400)
-    network = FeedForwardNetwork(64, [32], 1)
+    network = FeedForwardNetwork(64, 1, [32])
     module = case.reference_module(network, case.optimizer)
     recorder = EpochRecorder()
     settings = {
@@ -301,3 +331,34 @@ def test_flag_or_callback_behaves_as_with_lightnings_textbook_module(name, tmp_p
 def test_fast_route_says_why_it_steps_aside(run_cli, caplog):
     run_cli("fit", *SMALL, "--trainer.accumulate_grad_batches=2")
     assert "Fast steps off: accumulate_grad_batches=2" in caplog.text
+
+
+def test_a_step_that_logs_where_no_check_can_see_stops_with_the_remedy(tmp_path, monkeypatch):
+    from ffnn_lightning.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        run(["fit", *SMALL, "--model=tests.test_lightning_contract.LogsInModelStep"])
+    message = str(stopped.value.code)
+    assert "LogsInModelStep called self.log inside its training step on the fast route" in message
+    assert "--fast_steps.steps_per_call 1" in message
+    assert not list(tmp_path.glob("lightning_logs/*/checkpoints/*.ckpt"))
+
+
+def test_a_module_without_a_module_name_takes_the_plain_route():
+    namespace: dict = {"FeedForwardModule": FeedForwardModule}
+    exec(
+        "class Nameless(FeedForwardModule):\n"
+        "    def training_step(self, batch, batch_idx):\n"
+        "        return super().training_step(batch, batch_idx)\n",
+        namespace,
+    )
+    module = namespace["Nameless"]()
+    fast_steps = FastSteps()
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[fast_steps], limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(module, BlobsDataModule(n_samples=200))
+    assert fast_steps.reason.startswith("Nameless.training_step does not say it may run")
+    assert trainer.global_step == 10  # 160 rows in batches of 16, all by Lightning's route

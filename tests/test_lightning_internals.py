@@ -6,13 +6,13 @@ from __future__ import annotations
 import lightning as L
 import pytest
 
-from ffnn_lightning import BlobsDataModule, FeedForwardModule
-from ffnn_lightning.fast_steps import FastSteps
-from ffnn_lightning.lightning_internals import (
+from ffnn_lightning import BlobsDataModule
+from ffnn_lightning.training.fast_steps import FastSteps
+from ffnn_lightning.training.lightning_internals import (
     count_manual_steps,
     hand_step_count_to,
 )
-from tests.conftest import quiet_trainer
+from tests.conftest import build_module, quiet_trainer
 
 
 def short_fit(tmp_path, *callbacks) -> L.Trainer:
@@ -23,7 +23,7 @@ def short_fit(tmp_path, *callbacks) -> L.Trainer:
         callbacks=list(callbacks),
     )
     trainer.fit(
-        FeedForwardModule(in_features=8, hidden=[8]), BlobsDataModule(n_samples=200, n_features=8)
+        build_module(in_features=8, hidden=[8]), BlobsDataModule(n_samples=200, n_features=8)
     )
     return trainer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ffnn_lightning.logs import TensorBoardLogger, read_scalars
+from ffnn_lightning.training.logs import TensorBoardLogger, read_scalars
 
 
 def test_saves_flush_at_most_every_flush_secs_and_the_end_writes_everything(tmp_path, monkeypatch):
@@ -26,7 +26,7 @@ def test_saves_flush_at_most_every_flush_secs_and_the_end_writes_everything(tmp_
 
 
 def test_a_finished_run_fills_the_hparams_tab_with_its_hyperparameters_and_final_metrics(run_cli):
-    from ffnn_lightning.logs import read_hparams
+    from ffnn_lightning.training.logs import read_hparams
     from tests.conftest import CONFIGS
 
     cli = run_cli(
@@ -37,7 +37,8 @@ def test_a_finished_run_fills_the_hparams_tab_with_its_hyperparameters_and_final
         "--data.init_args.n_samples=300",
     )
     hparams, metrics = read_hparams(cli.trainer.log_dir)
-    assert {"hidden", "activation", "data/batch_size", "data/n_samples"} <= set(hparams)
+    network = {"network/class_path", "network/init_args/hidden", "optimizer/init_args/lr"}
+    assert {*network, "data/batch_size", "data/n_samples"} <= set(hparams)
     assert {"final/train/loss", "final/val/loss", "final/val/acc"} <= set(metrics)
     scalars = read_scalars(cli.trainer.log_dir)
     assert scalars["final/val/loss"][0][1] == pytest.approx(scalars["val/loss"][-1][1])

@@ -3,12 +3,13 @@ variants, and the refusal of combinations that do not fit."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 
-from ffnn_lightning import FeedForwardModule
+from ffnn_lightning import FeedForwardModule, FeedForwardNetwork
 from ffnn_lightning.data import (
     BlobsDataModule,
     MoonsDataModule,
@@ -16,7 +17,7 @@ from ffnn_lightning.data import (
     TabularDataModule,
 )
 from ffnn_lightning.tasks import TASKS
-from tests.conftest import CONFIGS, quiet_trainer
+from tests.conftest import CONFIGS, build_module, quiet_trainer
 
 DATA = {
     "binary": lambda: MoonsDataModule(n_samples=200, batch_size=16),
@@ -36,18 +37,17 @@ COMBINATIONS = [
 def full_batch_loss(module: FeedForwardModule, data: TabularDataModule) -> float:
     x, y = data.tensors["train"]
     with torch.no_grad():
-        return module.loss_fn(module(x), y).item()
+        return module.model_step((x, y))[0].item()
 
 
 @pytest.mark.parametrize(("task", "loss", "activation"), COMBINATIONS)
 def test_every_task_loss_and_activation_learns(task, loss, activation):
     data = DATA[task]()
     torch.manual_seed(0)
-    module = FeedForwardModule(
+    module = build_module(
         in_features=data.num_features,
         out_features=data.num_outputs,
-        hidden=[16],
-        activation=activation,
+        network=partial(FeedForwardNetwork, hidden=[16], activation=activation),
         task=data.task_name,
         loss=loss,
         optimizer=lambda params: torch.optim.Adam(params, lr=0.01),
@@ -88,7 +88,7 @@ def test_without_a_nonlinearity_circles_stay_unseparated(run_cli):
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_with_a_nonlinearity_circles_are_separated(run_cli, activation):
-    assert circles_val_acc(run_cli, f"--model.activation={activation}") > 0.95
+    assert circles_val_acc(run_cli, f"--model.network.activation={activation}") > 0.95
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ import torch
 
 from ffnn_lightning import BlobsDataModule, FeedForwardModule
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.fast_steps import FastSteps
-from tests.conftest import quiet_trainer
+from ffnn_lightning.model import Ensemble, FeedForwardNetwork
+from ffnn_lightning.training.fast_steps import FastSteps
+from tests.conftest import build_module, quiet_trainer
 
 
 def fit(module: FeedForwardModule, data=None, **trainer_kwargs) -> L.Trainer:
@@ -23,7 +24,7 @@ def fit(module: FeedForwardModule, data=None, **trainer_kwargs) -> L.Trainer:
 
 def small_module(**kwargs) -> FeedForwardModule:
     torch.manual_seed(0)
-    return FeedForwardModule(in_features=8, hidden=[16], **kwargs)
+    return build_module(in_features=8, hidden=[16], **kwargs)
 
 
 def weights(module: FeedForwardModule) -> list[torch.Tensor]:
@@ -82,7 +83,7 @@ def test_epoch_loss_is_the_mean_over_all_samples():
     trainer = fit(frozen, data, max_epochs=1, limit_val_batches=0)
     x, y = data.tensors["train"]
     with torch.no_grad():
-        expected = torch.nn.functional.binary_cross_entropy_with_logits(frozen(x), y)
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(frozen.network(x), y)
     assert trainer.callback_metrics["train/loss"].item() == pytest.approx(expected.item())
 
 
@@ -95,7 +96,7 @@ def test_the_trainers_gradient_clipping_limits_each_update():
 
 
 def test_a_loss_by_class_path_trains():
-    module = FeedForwardModule(
+    module = build_module(
         in_features=8, hidden=[16], task="regression", loss="torch.nn.SmoothL1Loss"
     )
     assert isinstance(module.loss_fn, torch.nn.SmoothL1Loss)
@@ -120,11 +121,11 @@ def test_extra_metrics_from_the_config_are_logged_on_validation():
 )
 def test_misfitting_choices_fail_when_built(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        FeedForwardModule(**kwargs)
+        build_module(**kwargs)
 
 
 def test_balanced_class_weights_make_each_class_weigh_as_much():
-    from ffnn_lightning.module import class_weights
+    from ffnn_lightning.model.module import class_weights
 
     weights = class_weights("balanced", [90, 10])
     assert weights == pytest.approx([100 / 180, 100 / 20])
@@ -132,7 +133,7 @@ def test_balanced_class_weights_make_each_class_weigh_as_much():
 
 
 def test_binary_class_weights_become_the_positive_weight_of_the_loss():
-    model = FeedForwardModule(in_features=2, hidden=[], class_weight=[1.0, 9.0])
+    model = build_module(in_features=2, hidden=[], class_weight=[1.0, 9.0])
     logits, target = torch.zeros(4, 1), torch.tensor([[1.0], [0.0], [0.0], [0.0]])
     expected = (9 * math.log(2) + 3 * math.log(2)) / 4  # a positive row counts nine times
     assert model.loss_fn(logits, target).item() == pytest.approx(expected)
@@ -140,11 +141,9 @@ def test_binary_class_weights_become_the_positive_weight_of_the_loss():
 
 def test_class_weights_of_the_wrong_length_or_loss_are_refused():
     with pytest.raises(InputError, match="one weight per class"):
-        FeedForwardModule(
-            task="multiclass", out_features=3, class_weight=[1, 2], class_counts=[5, 5, 5]
-        )
+        build_module(task="multiclass", out_features=3, class_weight=[1, 2], class_counts=[5, 5, 5])
     with pytest.raises(InputError, match="class_weight and label_smoothing are for the bce loss"):
-        FeedForwardModule(loss="hinge", class_weight="balanced", class_counts=[5, 5])
+        build_module(loss="hinge", class_weight="balanced", class_counts=[5, 5])
 
 
 def test_balanced_class_weights_raise_the_balanced_accuracy_of_rare_positives(run_cli):
@@ -153,7 +152,7 @@ def test_balanced_class_weights_raise_the_balanced_accuracy_of_rare_positives(ru
         "--data.weights=[0.95, 0.05]",
         "--data.n_samples=2000",
         "--trainer.max_epochs=3",
-        "--model.hidden=[16]",
+        "--model.network.hidden=[16]",
         "--trainer.enable_progress_bar=false",
     ]
     plain = run_cli("fit", *rare).trainer.callback_metrics
@@ -162,7 +161,7 @@ def test_balanced_class_weights_raise_the_balanced_accuracy_of_rare_positives(ru
 
 
 def test_label_smoothing_trains_binary_rows_towards_softened_targets():
-    model = FeedForwardModule(in_features=2, hidden=[], label_smoothing=0.2)
+    model = build_module(in_features=2, hidden=[], label_smoothing=0.2)
     logits, target = torch.full((1, 1), 2.0), torch.ones(1, 1)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.full((1, 1), 0.9))
     assert model.loss_fn(logits, target).item() == pytest.approx(expected.item())
@@ -170,14 +169,13 @@ def test_label_smoothing_trains_binary_rows_towards_softened_targets():
 
 def test_class_weights_do_not_skip_the_output_width_check():
     with pytest.raises(InputError, match="needs exactly 1 output unit"):
-        FeedForwardModule(out_features=3, class_weight="balanced", class_counts=[5, 5])
+        build_module(out_features=3, class_weight="balanced", class_counts=[5, 5])
 
 
 def test_an_ensemble_trains_each_member_on_its_own_loss_and_predicts_their_mean():
     torch.manual_seed(0)
-    module = FeedForwardModule(
-        in_features=4, hidden=[8], out_features=3, task="multiclass", ensemble=3
-    )
+    network = partial(Ensemble, network=partial(FeedForwardNetwork, hidden=[8]), members=3)
+    module = build_module(in_features=4, out_features=3, task="multiclass", network=network)
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
     loss, outputs, _ = module.model_step((x, y))
     members = [member(x) for member in module.network.members]
@@ -189,7 +187,9 @@ def test_an_ensemble_trains_each_member_on_its_own_loss_and_predicts_their_mean(
 
 
 def test_every_member_of_an_ensemble_learns_through_the_trainer():
-    module = small_module(ensemble=2)
+    torch.manual_seed(0)
+    network = partial(Ensemble, network=partial(FeedForwardNetwork, hidden=[16]), members=2)
+    module = build_module(in_features=8, network=network)
     before = weights(module)
     fit(module)
     assert all(not torch.equal(a, b) for a, b in zip(before, weights(module), strict=True))

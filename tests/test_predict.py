@@ -19,7 +19,7 @@ PETS = [
     "--data.path=pets.csv",
     "--data.target=species",
     "--data.drop=[id]",
-    "--model.hidden=[8]",
+    "--model.network.hidden=[8]",
     "--trainer.max_epochs=10",
     "--model.optimizer=Adam",
     "--model.optimizer.lr=0.01",
@@ -107,7 +107,7 @@ def test_regression_metrics_and_predictions_are_in_the_targets_units(run_cli, tm
     data = ["--data=ffnn_lightning.data.FileDataModule", "--data.path=prices.csv"]
     data += ["--data.target=price", "--data.test_fraction=0.2"]
     adam = ["--model.optimizer=Adam", "--model.optimizer.lr=0.05"]
-    cli = run_cli("fit", *data, *adam, "--model.hidden=[]", "--trainer.max_epochs=20")
+    cli = run_cli("fit", *data, *adam, "--model.network.hidden=[]", "--trainer.max_epochs=20")
     checkpoint = cli.trainer.checkpoint_callback.best_model_path
     tested = run_cli("test", *data, "--ckpt_path", checkpoint).trainer.callback_metrics
 
@@ -176,5 +176,5 @@ def test_a_balanced_class_weight_checkpoint_predicts_a_file_without_targets(run_
     checkpoint = fitted.trainer.checkpoint_callback.best_model_path
     predicted = run_cli("predict", "--ckpt_path", checkpoint, "--data.path=new.csv")
     # the training rows' class counts come with the checkpoint's fit
-    assert predicted.model.hparams.class_counts == fitted.model.hparams.class_counts
+    assert predicted.model.data_info["class_counts"] == fitted.model.data_info["class_counts"]
     assert len(read(tmp_path / fitted.trainer.log_dir / "predictions-new.csv")) == 20

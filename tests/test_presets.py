@@ -6,7 +6,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
-from ffnn_lightning.schedules import WarmupCosineLR
+from ffnn_lightning.model.schedules import WarmupCosineLR
 from tests.conftest import CONFIGS
 
 STRONG = ("--config", f"{CONFIGS}/breast_cancer.yaml", "--config", f"{CONFIGS}/presets/strong.yaml")
@@ -14,7 +14,7 @@ STRONG = ("--config", f"{CONFIGS}/breast_cancer.yaml", "--config", f"{CONFIGS}/p
 
 def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
     # 364 training rows: the embedding needs a minimum under that
-    small_tables = "--model.embedding_min_rows=300"
+    small_tables = "--model.network.min_rows=300"
     cli = run_cli(
         "fit",
         *STRONG,
@@ -53,9 +53,9 @@ def test_early_stopping_leaves_test_the_best_epochs_weights(run_cli):
 
 def test_the_preset_leaves_the_embedding_out_of_a_table_under_its_min_rows(run_cli):
     cli = run_cli("fit", *STRONG, "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false")
-    assert cli.model.hparams.train_rows == 364 < cli.model.hparams.embedding_min_rows
+    assert cli.model.data_info["train_rows"] == 364  # under the preset's min_rows, 1200
     assert cli.model.network.embedding is None
-    assert cli.model.network.layers[0].in_features == 30  # the inputs as they are
+    assert cli.model.network.network.layers[0].in_features == 30  # the inputs as they are
 
 
 def test_a_checkpoint_predicts_new_rows_with_the_network_it_was_trained_with(run_cli, tmp_path):
@@ -63,11 +63,12 @@ def test_a_checkpoint_predicts_new_rows_with_the_network_it_was_trained_with(run
 
     pets(200).to_csv(tmp_path / "pets.csv", index=False)
     for min_rows, embedded in ((1000, False), (10, True)):
-        args = ["--model.embedding=periodic", f"--model.embedding_min_rows={min_rows}"]
+        args = ["--model.network=ffnn_lightning.model.PeriodicEmbedding"]
+        args += [f"--model.network.min_rows={min_rows}"]
         fitted = run_cli("fit", *PETS, *args, "--trainer.max_epochs=1")
         assert (fitted.model.network.embedding is not None) == embedded
         pets(20, seed=1).drop(columns="species").to_csv("new.csv", index=False)
         checkpoint = fitted.trainer.checkpoint_callback.best_model_path
         predicted = run_cli("predict", "--ckpt_path", checkpoint, "--data.path=new.csv")
-        assert predicted.model.hparams.train_rows == fitted.model.hparams.train_rows
+        assert predicted.model.data_info["train_rows"] == fitted.model.data_info["train_rows"]
         assert (predicted.model.network.embedding is not None) == embedded

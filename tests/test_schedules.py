@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.schedules import WarmupCosineLR
+from ffnn_lightning.model.schedules import WarmupCosineLR
 
 
 def learning_rates(epochs: int, **kwargs) -> list[float]:

@@ -15,15 +15,15 @@ import pytest
 import yaml
 
 from ffnn_lightning.cli import run
-from ffnn_lightning.logs import read_hparams
-from ffnn_lightning.runs import final_metrics, fit_run
+from ffnn_lightning.commands.runs import final_metrics, fit_run
+from ffnn_lightning.training.logs import read_hparams
 from tests.conftest import CONFIGS
 
 optuna = pytest.importorskip("optuna")
 
 IRIS = ["--config", str(CONFIGS / "iris.yaml"), "--trainer.max_epochs=2"]
 SPACE = {
-    "model.hidden": {"type": "categorical", "choices": [[8], [16, 16]]},
+    "model.network.hidden": {"type": "categorical", "choices": [[8], [16, 16]]},
     "model.optimizer.init_args.lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
 }
 
@@ -138,12 +138,20 @@ def test_two_workers_share_one_study_with_distinct_trials(tmp_path):
     ("space", "options", "message"),
     [
         (
-            {"model.hiden": {"type": "categorical", "choices": [[8]]}},
+            {"model.network.hiden": {"type": "categorical", "choices": [[8]]}},
             [],
-            "has no option 'model.hiden'. Did you mean model.hidden",
+            "has no option 'model.network.hiden'. Did you mean model.network.hidden",
         ),
-        ({"model.dropout": {"type": "float", "low": 0.5, "high": 0.1}}, [], "low (0.5) is above"),
-        ({"model.activation": {"type": "categorical", "choices": []}}, [], "non-empty list"),
+        (
+            {"model.network.dropout": {"type": "float", "low": 0.5, "high": 0.1}},
+            [],
+            "low (0.5) is above",
+        ),
+        (
+            {"model.network.activation": {"type": "categorical", "choices": []}},
+            [],
+            "non-empty list",
+        ),
         (SPACE, ["--trials", "0"], "--trials must be at least 1, got 0"),
         (SPACE, ["--storage", "sqlite:////no/such/folder/x.db"], "cannot be reached"),
         (SPACE, ["--cv", "1"], "--cv must be at least 2 folds"),
@@ -190,7 +198,7 @@ class PrunedAtSecondReport:
 
 
 def test_a_trial_reports_about_ten_times_and_stops_when_pruned(tmp_path):
-    from ffnn_lightning.tune import PruneTrial
+    from ffnn_lightning.commands.tune import PruneTrial
 
     trial = PrunedAtSecondReport()
     config = ["--config", str(CONFIGS / "iris.yaml"), "--trainer.max_epochs=20"]
@@ -202,15 +210,15 @@ def test_a_trial_reports_about_ten_times_and_stops_when_pruned(tmp_path):
 
 
 def read_val_losses(run_folder: Path) -> list[float]:
-    from ffnn_lightning.logs import read_scalars
+    from ffnn_lightning.training.logs import read_scalars
 
     return [value for _, value in read_scalars(run_folder)["val/loss"]]
 
 
 @pytest.mark.parametrize("space", sorted((CONFIGS / "search").glob("*.yaml")), ids=lambda p: p.name)
 def test_the_shipped_search_spaces_name_real_options(space):
-    from ffnn_lightning.search_space import SearchSpace
-    from ffnn_lightning.tune import check_options
+    from ffnn_lightning.commands.search_space import SearchSpace
+    from ffnn_lightning.commands.tune import check_options
 
     # each space with the configs its header names (strong.yaml searches over the preset)
     bases = {"optimizers": ["blobs_adam.yaml"], "strong": ["wine.yaml", "presets/strong.yaml"]}

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.base import TransformerMixin
 
-from ffnn_lightning.checkpoints import read_checkpoint
 from ffnn_lightning.data.batches import TensorBatches
 from ffnn_lightning.data.preprocessing import (
     Fitted,
@@ -42,7 +41,8 @@ from ffnn_lightning.data.split import (
     draw_split,
 )
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.tasks import TaskName, get_task, infer_task
+from ffnn_lightning.tasks import DataInfo, TaskName, get_task, infer_task
+from ffnn_lightning.training.checkpoints import read_checkpoint
 
 
 class Prepared(NamedTuple):
@@ -81,10 +81,11 @@ class TabularDataModule(L.LightningDataModule):
             ``fold``, validates; ``val_fraction`` then does not apply. ``None``: no folds.
         fold: the part that validates, from 0 to ``folds - 1``.
         category_embedding_min_levels: a category column with at least this many levels
-            among the training rows goes to the network as one code per row, for the model to
-            learn an embedding of (``model.category_embedding_dim`` numbers per level), not as
-            one-hot columns: fewer inputs for a column of many levels (a shop, a postcode).
-            ``None``: every category one-hot.
+            among the training rows goes to the network as one code per row (the last inputs),
+            not as one-hot columns: fewer inputs for a column of many levels (a shop, a
+            postcode). The network must take them: ``ffnn_lightning.model.CategoryEmbedding``
+            learns a table per column, ``TabM`` encodes them itself. ``None``: every category
+            one-hot.
         checkpoint: a checkpoint whose fit (preprocessing, columns, classes, task, target
             scaling) to apply instead of fitting one on this data: new rows get exactly the
             training's treatment. ``validate``, ``test`` and ``predict --ckpt_path`` set it.
@@ -208,6 +209,22 @@ class TabularDataModule(L.LightningDataModule):
 
     # -- what the CLI links into the model ------------------------------------------------
     @property
+    def data_info(self) -> DataInfo:
+        """What the model is built from (the CLI links it into ``model.data_info``); all of it
+        comes from the fit, so a checkpoint rebuilds the same model."""
+        fitted = self.prepare().fitted
+        return {
+            "in_features": self.num_features,
+            "out_features": fitted.num_outputs,
+            "task": fitted.task,
+            "target_mean": fitted.target_mean,
+            "target_std": fitted.target_std,
+            "class_counts": fitted.class_counts,
+            "train_rows": fitted.train_rows,
+            "category_levels": fitted.category_levels,
+        }
+
+    @property
     def num_features(self) -> int:
         return next(iter(self.tensors.values()))[0].shape[1]
 
@@ -233,13 +250,14 @@ class TabularDataModule(L.LightningDataModule):
 
     @property
     def train_rows(self) -> int | None:
-        """How many rows the training split has: the model's ``embedding_min_rows`` compares
-        against it. Both come from the fit, so a checkpoint rebuilds the same model."""
+        """How many rows the training split has (a network part may depend on it, e.g.
+        ``PeriodicEmbedding``'s ``min_rows``)."""
         return self.prepare().fitted.train_rows
 
     @property
     def category_levels(self) -> list[int] | None:
-        """How many levels each category column given as codes has (the model embeds them)."""
+        """How many levels each category column given as codes has (``CategoryEmbedding``
+        embeds them)."""
         return self.prepare().fitted.category_levels
 
     @property

@@ -60,16 +60,22 @@ def csv(name: str, *extra: str) -> list[str]:
 
 
 BAD = {
-    "unknown optimizer": (["--model.optimizer=Adamm"], 'Parser key "model.optimizer"'),
-    "unknown activation": (["--model.activation=rellu"], "Unknown activation 'rellu'"),
+    "unknown optimizer": (["--model.optimizer=Adamm"], 'Parser key "optimizer"'),
+    "unknown activation": (["--model.network.activation=rellu"], "Unknown activation 'rellu'"),
     "unknown loss": (["--model.loss=squared"], "Loss 'squared' does not fit the binary task"),
     "unknown dataset": (["--data=ffnn_lightning.data.NopeDataModule"], 'Parser key "data"'),
     "unknown bundled dataset": (
         ["--data=ffnn_lightning.data.BundledDataModule", "--data.name=mnist"],
         "mnist",
     ),
-    "hidden width 0": (["--model.hidden=[16, 0]"], "Every hidden width must be a positive integer"),
-    "negative hidden width": (["--model.hidden=[-4]"], "Every hidden width must be a positive"),
+    "hidden width 0": (
+        ["--model.network.hidden=[16, 0]"],
+        "Every hidden width must be a positive integer",
+    ),
+    "negative hidden width": (
+        ["--model.network.hidden=[-4]"],
+        "Every hidden width must be a positive",
+    ),
     "batch size 0": (["--data.init_args.batch_size=0"], "batch_size must be a positive integer"),
     "fraction outside (0, 1)": (
         ["--data.init_args.val_fraction=1.5"],
@@ -92,7 +98,7 @@ BAD = {
         "10 rows have labels outside the declared classes",
     ),
     "nothing left after dropping gaps": (csv("gaps.csv"), "no rows left after dropping"),
-    "unknown config key": (["--model.hiden=[3]"], "unrecognized arguments: --model.hiden=[3]"),
+    "unknown config key": (["--model.hiden=[3]"], "Option 'hiden' is not accepted"),
     "a folder as the data file": (csv("a_folder"), "Data file 'a_folder' is a folder"),
     "an empty data path": (csv(""), "No data file given: set --data.path"),
     "a binary file named .csv": (csv("binary.csv"), "'binary.csv' is not a UTF-8 CSV file"),

@@ -6,9 +6,9 @@ import lightning as L
 import pytest
 import torch
 
-from ffnn_lightning import BlobsDataModule, FeedForwardModule
-from ffnn_lightning.callbacks import LatestCheckpoint
-from tests.conftest import quiet_trainer
+from ffnn_lightning import BlobsDataModule
+from ffnn_lightning.training.callbacks import LatestCheckpoint
+from tests.conftest import build_module, quiet_trainer
 
 
 def test_a_crash_while_writing_leaves_the_previous_last_checkpoint_whole(tmp_path, monkeypatch):
@@ -26,7 +26,7 @@ def test_a_crash_while_writing_leaves_the_previous_last_checkpoint_whole(tmp_pat
         save(self, filepath, *args, **kwargs)
 
     monkeypatch.setattr(L.Trainer, "save_checkpoint", crash_on_second_write)
-    module = FeedForwardModule(in_features=8, hidden=[16])
+    module = build_module(in_features=8, hidden=[16])
     with pytest.raises(OSError, match="simulated crash"):
         trainer.fit(module, BlobsDataModule(n_samples=500, n_features=8))
 

@@ -54,8 +54,8 @@ def test_a_diverging_run_stops_naming_epoch_and_step_and_writes_no_checkpoint(tm
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model.hidden=[256, 0]"], "Every hidden width must be a positive integer"),
-        (["--model.activation=rellu"], "Unknown activation 'rellu'"),
+        (["--model.network.hidden=[256, 0]"], "Every hidden width must be a positive integer"),
+        (["--model.network.activation=rellu"], "Unknown activation 'rellu'"),
         (["--data.init_args.batch_size=0"], "batch_size must be a positive integer"),
         (["--data.init_args.val_fraction=1.2"], "val_fraction must be in [0, 1), got 1.2"),
     ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ffnn_lightning.logs import read_scalars
+from ffnn_lightning.training.logs import read_scalars
 from tests.conftest import CONFIGS
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from ffnn_lightning.logs import read_scalars
+from ffnn_lightning.training.logs import read_scalars
 from tests.conftest import CONFIGS
 
 ROOT = Path(__file__).resolve().parents[2]

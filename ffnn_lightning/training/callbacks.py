@@ -154,7 +154,7 @@ class LatestCheckpoint(L.Callback):
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint``, telling the fast route (``ffnn_lightning.fast_steps``)
+    """Lightning's ``ModelCheckpoint``, telling the fast route (``training/fast_steps.py``)
     whether it saves within an epoch (``every_n_train_steps``, ``train_time_interval``): only
     then does it need to see every batch."""
 

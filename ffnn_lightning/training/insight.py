@@ -1,6 +1,6 @@
 """Looking inside the network: the chapter's ideas as TensorBoard curves, histograms and images.
 
-Add ``--trainer.callbacks+=ffnn_lightning.insight.NetworkInsight`` (or the overlay
+Add ``--trainer.callbacks+=ffnn_lightning.training.insight.NetworkInsight`` (or the overlay
 ``configs/experiments/insight.yaml``) to any fit. Per hidden layer (each activation module of
 the network, input to output) and per epoch, from the validation pass:
 
@@ -255,7 +255,7 @@ class NetworkInsight(L.Callback):
         if _due(epoch, self.histogram_every_n_epochs, trainer):
             self._histograms(trainer, pl_module, watch)
         if self._points and _due(epoch, self.boundary_every_n_epochs, trainer):
-            activation = pl_module.hparams.get("activation", "network")
+            activation = _activation_name(pl_module)
             image = self._boundary(pl_module, f"{activation}, epoch {epoch + 1}")
             self.frames.append(image)
             experiment = _tensorboard(trainer)
@@ -314,12 +314,13 @@ class NetworkInsight(L.Callback):
 
     def _no_boundary_because(self, pl_module) -> str | None:
         """Why this run gets no decision boundary, or None if it gets one."""
-        width = pl_module.hparams.get("in_features")
+        info = getattr(pl_module, "data_info", {})
+        width = info.get("in_features")
         if not self.boundary_every_n_epochs:
             return "boundary_every_n_epochs is 0"
         if width != 2:
             return f"drawn for 2 inputs; the data has {width}"
-        if pl_module.hparams.get("task") == "regression":
+        if info.get("task") == "regression":
             return "drawn for classes, not regression"
         return None
 
@@ -355,3 +356,9 @@ def _tensorboard(trainer):
     """The TensorBoard writer, or None with another logger (scalars still go to any)."""
     logger = trainer.logger
     return logger.experiment if isinstance(logger, TensorBoardLogger) else None
+
+
+def _activation_name(pl_module: nn.Module) -> str:
+    """The network's hidden activation, for the boundary's title (``ReLU``), or ``network``."""
+    activations = hidden_activations(_network(pl_module))
+    return type(activations[0]).__name__ if activations else "network"

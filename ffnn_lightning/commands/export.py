@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from ffnn_lightning.data.base import TabularDataModule, fit_in_checkpoint
 from ffnn_lightning.data.preprocessing import Fitted, SmoothClip, fit_from_state
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.module import FeedForwardModule, model_outputs
+from ffnn_lightning.model.module import FeedForwardModule, member_axis, model_outputs
 
 OPSET = {"": 18, "ai.onnx.ml": 3}
 NETWORK_INPUT = "network_input"  # the preprocessing's output
@@ -54,7 +54,7 @@ class Predictor(nn.Module):
         self.outputs = ("prediction",) if regression else ("label", "probability")
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        outputs = model_outputs(self.network, self.network(x), self.target_mean, self.target_std)
+        outputs = model_outputs(member_axis(self.network(x)), self.target_mean, self.target_std)
         predicted = self.predict(outputs)
         if "label" in predicted:
             predicted["label"] = predicted["label"].reshape(-1)
@@ -63,7 +63,9 @@ class Predictor(nn.Module):
 
 def load(checkpoint: Path) -> tuple[FeedForwardModule, Fitted]:
     """The trained module (on the CPU, in eval mode) and the data's fit of a checkpoint."""
-    module = FeedForwardModule.load_from_checkpoint(
+    from ffnn_lightning.cli import module_class
+
+    module = module_class(checkpoint).load_from_checkpoint(
         checkpoint, map_location="cpu", weights_only=True
     )
     state, _ = fit_in_checkpoint(str(checkpoint), TabularDataModule)
@@ -83,7 +85,7 @@ def export(checkpoint: Path, kind: str = "onnx", output: Path | None = None) -> 
 
 def write_torchscript(module: FeedForwardModule, fitted: Fitted, output: Path) -> None:
     """The network and its output transform, traced, for rows already preprocessed."""
-    example = torch.zeros(2, module.hparams.in_features)
+    example = torch.zeros(2, module.data_info["in_features"])
     with torch.no_grad(), _quiet_exporter():  # torch.jit's deprecation notices
         traced = torch.jit.trace(Predictor(module), example)
     traced.save(str(output))
@@ -95,7 +97,7 @@ def write_onnx(module: FeedForwardModule, fitted: Fitted, output: Path) -> None:
     from onnx.compose import merge_models
 
     network = network_graph(module)
-    preprocessing = preprocessing_graph(fitted, module.hparams.in_features)
+    preprocessing = preprocessing_graph(fitted, module.data_info["in_features"])
     # merge_models needs the same opset and IR version: skl2onnx takes the lowest opset
     # its operators need, torch.onnx's exporter 18
     preprocessing = onnx.version_converter.convert_version(preprocessing, OPSET[""])
@@ -115,7 +117,7 @@ def network_graph(module: FeedForwardModule):
     import onnx
 
     predictor = Predictor(module)
-    example = (torch.zeros(2, module.hparams.in_features),)
+    example = (torch.zeros(2, module.data_info["in_features"]),)
     rows = torch.export.Dim("rows")
     with _quiet_exporter():
         program = torch.onnx.export(

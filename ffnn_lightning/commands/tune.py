@@ -27,8 +27,13 @@ from typing import Any
 import lightning as L
 import yaml
 
+from ffnn_lightning.commands.search_space import (
+    SearchSpace,
+    as_options,
+    flat_config,
+    printed_config,
+)
 from ffnn_lightning.errors import InputError, TrainingDiverged
-from ffnn_lightning.search_space import SearchSpace, as_options, flat_config, printed_config
 
 LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "error")
 
@@ -73,7 +78,7 @@ def direction_of(monitor: str) -> str:
 
 def study_folder(own: argparse.Namespace) -> Path:
     """A new ``lightning_logs/<name>_N``, or the one ``--resume`` names (or the newest)."""
-    from ffnn_lightning.runs import next_folder
+    from ffnn_lightning.commands.runs import next_folder
 
     runs = Path("lightning_logs")
     if own.resume is None:
@@ -186,8 +191,8 @@ def work(settings: dict[str, Any], worker: int = 0, study=None) -> None:
 def objective(trial, space: SearchSpace, settings: dict[str, Any]) -> float:
     """One trial: the space's values as ``fit`` options, the run's final monitored value (or
     its mean over the folds with ``--cv``)."""
-    from ffnn_lightning.cv import cross_validate
-    from ffnn_lightning.runs import final_metrics, fit_run
+    from ffnn_lightning.commands.cv import cross_validate
+    from ffnn_lightning.commands.runs import final_metrics, fit_run
 
     values = space.suggest(trial)
     args = [*settings["fit_args"], *as_options(values)]

@@ -1,8 +1,8 @@
-"""``python -m ffnn_lightning.compare``: train one fresh network per config and compare them.
+"""``python -m ffnn_lightning compare``: train one fresh network per config and compare them.
 
 The chapter's closing exercise as one command::
 
-    python -m ffnn_lightning.compare configs/blobs_adam.yaml configs/blobs_sgd.yaml \\
+    python -m ffnn_lightning compare configs/blobs_adam.yaml configs/blobs_sgd.yaml \\
         configs/blobs_rmsprop.yaml --log-scale
 
 Each config (optionally on top of a shared ``--base``) is trained with ``fit`` as its own
@@ -19,8 +19,8 @@ import argparse
 import csv
 from pathlib import Path
 
-from ffnn_lightning.logs import read_scalars
-from ffnn_lightning.runs import fit_run, next_folder
+from ffnn_lightning.commands.runs import fit_run, next_folder
+from ffnn_lightning.training.logs import read_scalars
 
 TITLE = "Loss across epochs for different optimizers"
 
@@ -141,7 +141,7 @@ def _spread(runs: list[Curves], tag: str, epoch: int) -> str:
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(
-        prog="python -m ffnn_lightning.compare",
+        prog="python -m ffnn_lightning compare",
         description="Train one fresh network per config; plot and tabulate their losses.",
         epilog="Arguments after '--' go to every run, e.g. -- --trainer.max_epochs=20",
     )

@@ -10,18 +10,21 @@ epoch's plain schedulers are stepped at its end, as Lightning would.
 
 Faster and the same, or not at all: before each fit it looks for anything that needs
 Lightning's per-batch route and, if it finds one, leaves the fit to Lightning and says why in
-one line (see :meth:`FastSteps.plain_route_reason`). A callback whose
-``on_train_batch_start/end`` are content to run once per call (each sees the call's last
-batch, and ``outputs["loss"]`` holds every batch's loss) says so with a true
-``handles_step_chunks`` attribute.
+one line (see :meth:`FastSteps.plain_route_reason`). It fails closed: the module's
+``training_step`` must come from a class that says it is content to run in chunks (a true
+``handles_step_chunks``, as :class:`~ffnn_lightning.model.FeedForwardModule` says; a subclass
+that overrides ``training_step`` is not trusted until it says so too), and a ``self.log``
+called from inside the step while the fast route runs stops the fit with the remedy instead
+of logging differently from Lightning. A callback whose ``on_train_batch_start/end`` are
+content to run once per call (each sees the call's last batch, and ``outputs["loss"]`` holds
+every batch's loss) says so with a true ``handles_step_chunks`` attribute.
 """
 
 from __future__ import annotations
 
-import ast
+import contextlib
 import inspect
 import itertools
-import textwrap
 import types
 from collections.abc import Iterator, Mapping
 
@@ -33,7 +36,8 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from ffnn_lightning.lightning_internals import count_manual_steps, hand_step_count_to
+from ffnn_lightning.errors import InputError
+from ffnn_lightning.training.lightning_internals import count_manual_steps, hand_step_count_to
 
 # Hooks that Lightning runs for every batch; a callback with ``handles_step_chunks`` is
 # content to have them run once per call.
@@ -135,17 +139,37 @@ class FastSteps(L.Callback):
         optimizer = module.optimizers().optimizer
         batches = list(itertools.islice(dataloader_iter, self.steps_per_call))
         losses = []
-        for batch, batch_idx, _ in trainer.strategy.batch_to_device(batches):
-            output = step(batch, batch_idx)
-            loss = output["loss"] if isinstance(output, Mapping) else output
-            if loss is None:
-                continue
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())
+        with self._no_step_logging(module):
+            for batch, batch_idx, _ in trainer.strategy.batch_to_device(batches):
+                output = step(batch, batch_idx)
+                loss = output["loss"] if isinstance(output, Mapping) else output
+                if loss is None:
+                    continue
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.detach())
         count_manual_steps(trainer, len(losses))
         return {"loss": torch.stack(losses)} if losses else None
+
+    @contextlib.contextmanager
+    def _no_step_logging(self, module: L.LightningModule) -> Iterator[None]:
+        """While the module's steps run here, ``self.log`` stops the fit with the remedy:
+        logged per call, its values would differ from Lightning's per-step logging."""
+
+        def refuse(*args, **kwargs) -> None:
+            raise InputError(
+                f"{type(module).__name__} called self.log inside its training step on the "
+                f"fast route, which runs {self.steps_per_call} optimizer steps per Lightning "
+                "step and cannot log each one as Lightning does. Log once per epoch (in "
+                "on_train_epoch_end), or take Lightning's route: --fast_steps.steps_per_call 1."
+            )
+
+        module.log = module.log_dict = refuse
+        try:
+            yield
+        finally:
+            del module.log, module.log_dict
 
     def plain_route_reason(self, trainer: L.Trainer, module: L.LightningModule) -> str | None:
         """Why this fit needs Lightning's per-batch route, or None if the fast route is the
@@ -233,33 +257,10 @@ def _module_reason(module: L.LightningModule) -> str | None:
     hooks = [h for h in MODULE_STEP_HOOKS if is_overridden(h, module, L.LightningModule)]
     if hooks:
         return f"{type(module).__name__} overrides {hooks[0]}"
-    if _logs_in(type(module), "training_step"):
-        return "training_step calls self.log (per-step logging)"
+    owner = next(c for c in type(module).__mro__ if "training_step" in vars(c))
+    if not vars(owner).get("handles_step_chunks", False):
+        return (
+            f"{owner.__qualname__}.training_step does not say it may run in chunks (a class "
+            "whose step logs nothing per step says so with handles_step_chunks = True)"
+        )
     return None
-
-
-def _logs_in(cls: type, method: str, seen: set[str] | None = None) -> bool:
-    """Whether ``cls.method``, or a method of ``cls`` it calls on ``self``, calls ``self.log``
-    or ``self.log_dict``: read from the source, since logging cannot be seen before it runs."""
-    seen = seen if seen is not None else set()
-    seen.add(method)
-    function = getattr(cls, method, None)
-    if function is None or getattr(function, "__module__", "").startswith(("lightning", "torch")):
-        return False
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):
-        return False
-    for node in ast.walk(tree):
-        call = node.func if isinstance(node, ast.Call) else None
-        if not (
-            isinstance(call, ast.Attribute)
-            and isinstance(call.value, ast.Name)
-            and call.value.id == "self"
-        ):
-            continue
-        if call.attr in ("log", "log_dict"):
-            return True
-        if call.attr not in seen and _logs_in(cls, call.attr, seen):
-            return True
-    return False

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ffnn_lightning.commands.runs import final_metrics, fit_run, next_folder
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.runs import final_metrics, fit_run, next_folder
 
 FoldDone = Callable[[int, dict[str, float]], None]
 

@@ -1,9 +1,9 @@
 """A hyperparameter search space in YAML, keyed by the command line's own option names.
 
-    model.hidden: {type: categorical, choices: [[32], [64, 64]]}
+    model.network.hidden: {type: categorical, choices: [[32], [64, 64]]}
     model.optimizer: {type: categorical, choices: [torch.optim.Adam, torch.optim.SGD]}
     model.optimizer.init_args.lr: {type: float, low: 1.0e-4, high: 0.1, log: true}
-    model.dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}
+    model.network.dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}
     data.init_args.batch_size: {type: int, low: 16, high: 128, log: true}
 
 Each entry is one of Optuna's distributions (``float``/``int`` with ``low``, ``high`` and
@@ -67,15 +67,17 @@ class SearchSpace:
 
     def check_names(self, config: dict) -> None:
         """Refuse an option the command line does not have (``config`` is the flat
-        ``--print_config`` of the run), naming the closest valid ones."""
-        valid = set(config)
-        classes = {key.removesuffix(".class_path") for key in valid if key.endswith("class_path")}
-        # an option that is null by default, given a choice of classes here (a scheduler)
-        classes |= {n for n, e in self.entries.items() if e["type"] == "categorical" and n in valid}
-        for name in self.entries:
-            if name in valid or name in classes:
+        ``--print_config`` of the run), naming the closest valid ones. Names compare without
+        their ``init_args`` parts, which the command line may leave out
+        (``model.network.hidden`` is ``model.init_args.network.init_args.hidden``)."""
+        valid = {_short(key) for key in config}
+        valid |= {key.removesuffix(".class_path") for key in valid if key.endswith("class_path")}
+        # classes chosen here (an optimizer; a scheduler, null by default)
+        chosen = {_short(n) for n, e in self.entries.items() if e["type"] == "categorical"}
+        for name in map(_short, self.entries):
+            if name in valid:
                 continue
-            if any(name.startswith(f"{cls}.init_args.") for cls in classes):
+            if any(name.startswith(f"{cls}.") for cls in chosen & valid):
                 continue  # an argument of a class chosen at run time; the trial's parse checks it
             close = difflib.get_close_matches(name, sorted(valid), n=3, cutoff=0.6)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -158,3 +160,8 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _short(option: str) -> str:
+    """An option's name without its ``init_args`` parts."""
+    return option.replace(".init_args.", ".").removesuffix(".init_args")
