@@ -18,6 +18,7 @@ ADAM = str(CONFIGS / "blobs_adam.yaml")
 SHORT = ["--trainer.max_epochs=2", "--data.init_args.n_samples=500"]
 
 
+@pytest.mark.slow  # a Python process; test_output_to_a_file runs the entry point too
 def test_module_entry_point_logs_four_scalars_once_per_epoch(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "ffnn_lightning", "fit", "--config", ADAM, *SHORT],

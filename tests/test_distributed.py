@@ -21,6 +21,7 @@ def cli(*args: str, cwd) -> None:
     )
 
 
+@pytest.mark.slow  # two processes of DDP
 def test_two_process_ddp_logs_what_one_process_measures_on_the_same_rows(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ddp = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GUIDE = (EXAMPLES.parent / "docs" / "data.md").read_text()
@@ -33,6 +34,7 @@ def test_the_guide_shows_the_examples_as_they_are():
         assert (EXAMPLES / name).read_text() in GUIDE, f"the guide's copy of {name} differs"
 
 
+@pytest.mark.slow  # two Python processes, 25 epochs; the shops test runs this path in-process
 def test_a_data_module_of_ones_own_trains_and_predicts_from_outside_the_package(tmp_path):
     for name in ("spirals.py", "spirals.yaml"):
         shutil.copy(EXAMPLES / name, tmp_path)

@@ -26,8 +26,9 @@ DATA = {
     ),
     "regression": lambda: RegressionDataModule(n_samples=200, n_features=4, noise=1.0),
 }
+# every loss with ReLU by default; with tanh and sigmoid too under -m slow
 COMBINATIONS = [
-    (task, loss, activation)
+    pytest.param(task, loss, activation, marks=[pytest.mark.slow] if activation != "relu" else [])
     for task in TASKS
     for loss in TASKS[task].losses
     for activation in ("relu", "tanh", "sigmoid")

@@ -131,6 +131,13 @@ def test_tabm_gives_k_members_outputs_and_reads_coded_categories():
     assert network(x).shape == (2, 4, 3)
 
 
+def test_tabm_gives_what_the_tabm_package_gives_for_the_same_weights():
+    torch.manual_seed(0)
+    network = TabM(4, 2, k=3, blocks=2, width=16).eval()
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(network(x), network.tabm(x))
+
+
 def test_the_module_trains_every_member_on_its_own_loss_whatever_the_network():
     torch.manual_seed(0)
     module = build_module(in_features=4, out_features=3, task="multiclass",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from ffnn_lightning.class_paths import class_at
@@ -170,8 +171,10 @@ class TabM(nn.Module):
     """TabM (Gorishniy et al., ICLR 2025) from the ``tabm`` package: ``k`` MLPs that share
     most of their weights (BatchEnsemble), trained at once, outputs ``[rows, k, outputs]``.
 
-    Category columns the data gives as codes (``data.category_embedding_min_levels``) go in as
-    TabM's own one-hot encoding of them; all other inputs as numbers.
+    Category columns the data gives as codes (``data.category_embedding_min_levels``) go in
+    one-hot, as TabM's own encoding of them would, one more level for a level the data's fit
+    never saw (done here in float: the ONNX exporter cannot join tabm's integer one-hots).
+    The package's own ``TabM.forward`` is equal (a test checks it).
 
     Args:
         in_features: input width (from the data).
@@ -198,13 +201,11 @@ class TabM(nn.Module):
         super().__init__()
         import tabm
 
-        levels = list(category_levels or ())
-        self.codes = len(levels)
+        self.levels = [n + 1 for n in category_levels or ()]  # code -1: an unseen level
+        self.codes = len(self.levels)
         check_widths(in_features=in_features, out_features=out_features, k=k, width=width)
-        # one level more for a category the data's fit never saw (code -1)
         self.tabm = tabm.TabM.make(
-            n_num_features=in_features - self.codes,
-            cat_cardinalities=[n + 1 for n in levels] or None,
+            n_num_features=in_features - self.codes + sum(self.levels),
             d_out=out_features,
             k=k,
             n_blocks=blocks,
@@ -214,7 +215,14 @@ class TabM(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.codes:
-            return self.tabm(x)
-        numbers = x[:, : x.shape[1] - self.codes]
-        return self.tabm(numbers if numbers.shape[1] else None, x[:, -self.codes :].long() + 1)
+        if self.codes:
+            split = x.shape[1] - self.codes
+            codes = x[:, split:] + 1
+            one_hot = [
+                (codes[:, i : i + 1] == torch.arange(n, device=x.device)).to(x.dtype)
+                for i, n in enumerate(self.levels)
+            ]
+            x = torch.cat([x[:, :split], *one_hot], dim=1)
+        # tabm.TabM.forward on one 2-D input, without its column_stack of the inputs (which
+        # the ONNX exporter turns into a loop fixed to the example's row count)
+        return self.tabm.output(self.tabm.backbone(self.tabm.ensemble_view(x)))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 
 from ffnn_lightning.training.logs import read_scalars
@@ -44,6 +45,7 @@ def last_checkpoint(folder: Path) -> dict:
     return torch.load(folder / "lightning_logs/version_0/checkpoints/last.ckpt", weights_only=True)
 
 
+@pytest.mark.slow  # a killed process and its resumed twin
 def test_killed_mid_epoch_and_resumed_ends_with_the_same_weights_and_metrics(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     whole.mkdir(), killed.mkdir()
