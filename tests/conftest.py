@@ -7,12 +7,17 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 
 from ffnn_lightning.cli import main
 from ffnn_lightning.model import FeedForwardModule, FeedForwardNetwork
 from ffnn_lightning.tasks import DataInfo
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+# pytest runs one worker per core (pyproject's -n auto); a worker's tiny networks gain nothing
+# from more threads, which would only contend for the same cores
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -65,10 +65,17 @@ def config_args(path: Path) -> list[str]:
     return ["--config", str(CONFIGS / base), "--config", str(path)]
 
 
-RUN_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name != "search")
+# one of each shape by default (a base, an overlay, a preset, nested parts); all under -m slow
+SHAPES = ("blobs_adam", "linear", "strong", "ensemble", "tabm", "keel")
+RUN_CONFIGS = [
+    pytest.param(
+        p, id=str(p.relative_to(CONFIGS)), marks=[] if p.stem in SHAPES else [pytest.mark.slow]
+    )
+    for p in sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name != "search")
+]
 
 
-@pytest.mark.parametrize("config", RUN_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
+@pytest.mark.parametrize("config", RUN_CONFIGS)
 def test_every_config_prints_a_config_that_round_trips(config, tmp_path, capsys):
     def printed(*args: str) -> str:
         with pytest.raises(SystemExit) as done:

@@ -199,7 +199,10 @@ class TabM(nn.Module):
         arch_type: str = "tabm",
     ) -> None:
         super().__init__()
-        import tabm
+        try:
+            import tabm
+        except ImportError as error:
+            raise InputError("TabM needs the tabm package: pip install -e '.[tabm]'.") from error
 
         self.levels = [n + 1 for n in category_levels or ()]  # code -1: an unseen level
         self.codes = len(self.levels)
