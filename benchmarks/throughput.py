@@ -3,6 +3,7 @@
     python benchmarks/throughput.py            # the full tables (about 20 minutes on 2 cores)
     python benchmarks/throughput.py --quick    # seconds: proves the script still runs (CI)
     python benchmarks/throughput.py --width    # only the wide-table rows (a minute or two)
+    python benchmarks/throughput.py --chapter  # only the chapter's run at batch 16 (minutes)
 
 Every measurement runs in a fresh process (so that peak RSS is its own), the variants
 alternating, and the tables give medians over the repeats. The template runs as a user gets
@@ -319,6 +320,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI)")
     parser.add_argument("--width", action="store_true", help="only the wide-table rows")
+    parser.add_argument("--chapter", action="store_true", help="only the chapter's batch-16 row")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     parser.add_argument("--samples", type=int, help=argparse.SUPPRESS)
@@ -337,6 +339,9 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"Machine: {machine}; medians of {repeats} runs\n")
+    if args.chapter:
+        compare([(5000, 16, 10)], args.repeats)
+        return
     if args.quick:
         compare([(1000, 16, 1), (1000, None, 2)], repeats=1)
         print()

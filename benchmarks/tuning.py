@@ -1,6 +1,6 @@
 """What tuning and cross-validation cost, as ratios to plain fits measured in the same run.
 
-    python benchmarks/tuning.py            # the figures in the README (a few minutes)
+    python benchmarks/tuning.py            # the figures in docs/tuning.md (a few minutes)
     python benchmarks/tuning.py --quick    # CI: that it runs
 
 1. A trial inside ``tune`` against the same config's ``fit`` in the same process (imports

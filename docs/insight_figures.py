@@ -1,4 +1,4 @@
-"""Regenerate the README's "Looking inside the network" pictures (about two minutes on 2 cores).
+"""Regenerate docs/inside.md's "Looking inside the network" pictures (about two minutes on 2 cores).
 
     python docs/insight_figures.py
 

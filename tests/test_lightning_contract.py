@@ -4,7 +4,7 @@ Each case runs the template through its CLI on a small config and, where a compa
 something, Lightning's documentation-style module (tests/docs_module.py) on the same network,
 seed and batches with plain ``L.Trainer``: the weights after the run must agree to 1e-6
 relative and the logged epoch metrics must match. Every case also checks the feature's own
-effect. The README's "Lightning features" table lists this matrix.
+effect. docs/speed.md's matrix table lists it.
 """
 
 from __future__ import annotations
