@@ -188,7 +188,7 @@ def test_text_columns_of_a_loaded_table_are_one_hot_encoded():
 def test_class_counts_are_those_of_the_training_rows():
     targets = np.array(["a"] * 60 + ["b"] * 30 + ["c"] * 10)
     data = ArrayData(np.zeros((100, 1)), targets, val_fraction=0.2)
-    assert data.class_counts == [48, 24, 8]
+    assert data.data_info["class_counts"] == [48, 24, 8]
 
 
 @pytest.mark.parametrize("scaler", ["robust", "quantile"])

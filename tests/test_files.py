@@ -193,12 +193,12 @@ def test_a_category_of_many_levels_becomes_one_code_column_last(tmp_path):
     data = FileDataModule(path=path, target="species", category_embedding_min_levels=10)
     # size, colour one-hot in 3, then the shop as one code of its 30 levels
     assert data.num_features == 5
-    assert data.category_levels == [30]
+    assert data.data_info["category_levels"] == [30]
     x, _ = data.tensors["train"]
     codes = x[:, -1]
     assert codes.min() == 0 and codes.max() == 29 and (codes == codes.round()).all()
     one_hot = FileDataModule(path=path, target="species")
-    assert one_hot.num_features == 1 + 3 + 30 and one_hot.category_levels is None
+    assert one_hot.num_features == 1 + 3 + 30 and one_hot.data_info["category_levels"] is None
 
 
 def test_a_shop_the_fit_never_saw_gets_the_code_minus_one(tmp_path):

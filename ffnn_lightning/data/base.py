@@ -243,34 +243,6 @@ class TabularDataModule(L.LightningDataModule):
         return self.prepare().fitted.task
 
     @property
-    def class_counts(self) -> list[int] | None:
-        """How many training rows each class has, in class order (None for regression): the
-        model's ``class_weight: balanced`` weighs the classes by them."""
-        return self.prepare().fitted.class_counts
-
-    @property
-    def train_rows(self) -> int | None:
-        """How many rows the training split has (a network part may depend on it, e.g.
-        ``PeriodicEmbedding``'s ``min_rows``)."""
-        return self.prepare().fitted.train_rows
-
-    @property
-    def category_levels(self) -> list[int] | None:
-        """How many levels each category column given as codes has (``CategoryEmbedding``
-        embeds them)."""
-        return self.prepare().fitted.category_levels
-
-    @property
-    def target_mean(self) -> list[float] | None:
-        """Mean of the training targets (regression with ``standardize_target``)."""
-        return self.prepare().fitted.target_mean
-
-    @property
-    def target_std(self) -> list[float] | None:
-        """Standard deviation of the training targets (regression with ``standardize_target``)."""
-        return self.prepare().fitted.target_std
-
-    @property
     def tensors(self) -> dict[str, tuple[Tensor, ...]]:
         """Float32 features and task-shaped targets of each split (train, val, test); a table
         without targets, given the fit of a checkpoint, has just the features of ``predict``."""
