@@ -114,8 +114,9 @@ class FeedForwardModule(L.LightningModule):
         mean."""
         x, target = batch
         outputs = self(x)
-        members = target.unsqueeze(1).expand(target.shape[0], outputs.shape[1], *target.shape[1:])
-        loss = self.loss_fn(outputs.flatten(0, 1), self._standardized(members.flatten(0, 1)))
+        # the target once per member (a view: no copy for a single network)
+        each = target.unsqueeze(1).expand(target.shape[0], outputs.shape[1], *target.shape[1:])
+        loss = self.loss_fn(outputs.flatten(0, 1), self._standardized(each.flatten(0, 1)))
         return loss, self.model_outputs(outputs), target
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
