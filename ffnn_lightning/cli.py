@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import yaml
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from ffnn_lightning.class_paths import class_at
@@ -22,8 +22,6 @@ from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.model.module import FeedForwardModule
 from ffnn_lightning.training.callbacks import (
     BestCheckpoint,
-    EpochLines,
-    EvaluationSummary,
     LatestCheckpoint,
     PredictionsWriter,
     RunSummary,
@@ -47,17 +45,17 @@ class FFNNCLI(LightningCLI):
         # what the data's fit knows (widths, task, ...) reaches the model, which builds its
         # network from it: nobody types the input width twice
         parser.link_arguments("data.data_info", "model.init_args.data_info", apply_on="instantiate")
-        # built in instantiate_trainer, only where they apply (fit, with checkpointing on)
-        for key, cls in {**CHECKPOINTS, "fast_steps": FastSteps}.items():
-            parser.add_class_arguments(cls, key, instantiate=False, fail_untyped=False)
+        for key, (base, cls, init_args) in CALLBACKS.items():
+            default = {"class_path": f"{cls.__module__}.{cls.__name__}"}
+            default.update({"init_args": init_args} if init_args else {})
+            summary = cls.__doc__.split(".")[0].replace("\n", " ")
+            parser.add_argument(
+                f"--{key}", type=base | None, default=default, help=f"{summary} (null: none)."
+            )
         parser.set_defaults(
             {
                 # the module a config names with --model (any subclass); this one by default
                 "model": {"class_path": "ffnn_lightning.model.FeedForwardModule"},
-                "checkpoint.monitor": "val/loss",
-                "checkpoint.filename": "best-{epoch}",
-                # the best weights are for validate/test/predict; resuming uses last.ckpt
-                "checkpoint.save_weights_only": True,
                 # Lightning's pre-training validation pass runs the same step the first epoch's
                 # validation runs moments later; on 100k rows it costs 3% of an epoch.
                 "trainer.num_sanity_val_steps": 0,
@@ -76,7 +74,7 @@ class FFNNCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         args = sys.argv[1:] if args is None else args
-        # EvaluationSummary reports in one line; Lightning's wide table is --verbose true
+        # RunSummary reports in one line; Lightning's wide table is --verbose true
         with contextlib.suppress(KeyError):  # no subcommands where main(run=False) builds
             parser.set_defaults({"validate.verbose": False, "test.verbose": False})
         self._data_defaults_from_checkpoint(parser, args)
@@ -150,35 +148,59 @@ class FFNNCLI(LightningCLI):
             )
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The configured Trainer plus this template's callbacks.
+        """The configured Trainer: its own ``callbacks``, then the template's from their slots.
 
-        ``fit`` gets the fast route, checkpoints, a stop for a diverging run and a closing
-        summary. ``validate``, ``test`` and ``predict`` report on the console (``predict``
-        writes into the checkpoint's run folder) and open no new run folder.
+        ``validate``, ``test`` and ``predict`` report on the console (``predict`` writes into
+        the checkpoint's run folder) and open no new run folder.
         """
         config = self.config_init.get(str(self.subcommand), self.config_init)
         trainer = config["trainer"]
         callbacks = list(trainer.get("callbacks") or [])
-        lean = trainer.get("barebones")  # Lightning refuses a bar, a logger and checkpoints
-        bar = trainer.get("enable_progress_bar") is not False and not lean
-        if bar and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(ThrottledProgressBar() if sys.stdout.isatty() else EpochLines())
-        callbacks.append(PredictionsWriter())  # after the bar, so its line follows the bar's
-        if self.subcommand in (None, "fit"):
-            callbacks += [FastSteps(**vars(config["fast_steps"])), StopOnDivergence()]
-            if trainer.get("enable_checkpointing") is not False and not lean:
-                callbacks += [cls(**vars(config[key])) for key, cls in CHECKPOINTS.items()]
-            callbacks.append(RunSummary())
-        if self.subcommand in ("validate", "test"):
-            callbacks.append(EvaluationSummary())
+        slots = [config.get(key) for key in CALLBACKS]
+        fitting = self.subcommand in (None, "fit")
+        callbacks += [c for c in slots if c and _switched_on(c, trainer, callbacks, fitting)]
         if self.subcommand in EVALUATING:
             self.save_config_callback = None
-        if lean or self.subcommand in EVALUATING:
+        if trainer.get("barebones") or self.subcommand in EVALUATING:
             kwargs.setdefault("logger", False)
         return super().instantiate_trainer(**kwargs, callbacks=callbacks)
 
 
-CHECKPOINTS = {"checkpoint": BestCheckpoint, "last_checkpoint": LatestCheckpoint}
+# The template's own callbacks, each in a slot of its own: --print_config shows them with all
+# their arguments, --checkpoint.monitor val/acc changes one, null removes one (in YAML, or
+# --divergence_stop=null). Each acts where it applies (the checkpoints in fit, the predictions
+# file in predict), and trainer.callbacks stays the user's own list. (Lightning's forced
+# callbacks, add_lightning_class_args, cannot be removed.)
+CALLBACKS = {
+    "progress_bar": (ProgressBar, ThrottledProgressBar, {}),
+    "predictions": (L.Callback, PredictionsWriter, {}),  # after the bar: its line follows it
+    "fast_steps": (L.Callback, FastSteps, {}),
+    "divergence_stop": (L.Callback, StopOnDivergence, {}),
+    # the best weights are for validate/test/predict; resuming uses last.ckpt
+    "checkpoint": (
+        ModelCheckpoint,
+        BestCheckpoint,
+        {"monitor": "val/loss", "filename": "best-{epoch}", "save_weights_only": True},
+    ),
+    "last_checkpoint": (L.Callback, LatestCheckpoint, {}),
+    "summary": (L.Callback, RunSummary, {}),
+}
+
+
+def _switched_on(callback: L.Callback, trainer, chosen: list[L.Callback], fitting: bool) -> bool:
+    """Lightning's switches (``enable_progress_bar``, ``enable_checkpointing``, ``barebones``)
+    turn the template's bar and checkpoints off too; a bar in ``trainer.callbacks`` replaces
+    its bar (Lightning takes one). Checkpoints are written by ``fit`` only (elsewhere Lightning
+    would restore their state from ``--ckpt_path`` and warn that their folder moved)."""
+    lean = bool(trainer.get("barebones"))
+    if isinstance(callback, ProgressBar):
+        mine = any(isinstance(c, ProgressBar) for c in chosen)
+        return trainer.get("enable_progress_bar") is not False and not lean and not mine
+    if isinstance(callback, ModelCheckpoint | LatestCheckpoint):
+        return trainer.get("enable_checkpointing") is not False and not lean and fitting
+    return True
+
+
 EVALUATING = ("validate", "test", "predict")
 DATA_HPARAMS = "datamodule_hyper_parameters"
 

@@ -171,8 +171,9 @@ def test_validate_and_test_report_in_one_short_line(run_cli, caplog, capsys):
     assert "Test metric" not in capsys.readouterr().out  # Lightning's table: --verbose true
 
 
-def test_the_bar_ends_on_the_last_epochs_values(run_cli):
-    cli = run_cli("fit", "--config", ADAM, *SHORT, "--trainer.callbacks+=ThrottledProgressBar")
+def test_in_a_terminal_the_bar_ends_on_the_last_epochs_values(run_cli, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    cli = run_cli("fit", "--config", ADAM, *SHORT)
     bar = cli.trainer.progress_bar_callback
     shown = dict(item.split("=") for item in bar.train_progress_bar.postfix.split(", "))
     logged = cli.trainer.callback_metrics["train/loss"].item()

@@ -1,10 +1,11 @@
-"""Callbacks the CLI adds: a light progress bar, checkpoints, a stop for a diverging run, a
-predictions CSV and a closing summary."""
+"""The template's own callbacks (``--print_config`` shows each in its slot): a light progress
+bar, checkpoints, a stop for a diverging run, a predictions CSV and the closing lines."""
 
 from __future__ import annotations
 
 import csv
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -20,7 +21,9 @@ from ffnn_lightning.errors import TrainingDiverged
 
 
 class ThrottledProgressBar(TQDMProgressBar):
-    """TQDM bar that redraws at most ``1 / interval_s`` times a second.
+    """TQDM bar that redraws at most ``1 / interval_s`` times a second; where stdout is not a
+    terminal (a log file, a pipe), one plain line per epoch instead of a carriage-return frame
+    per redraw.
 
     Lightning's bar redraws (and gathers the logged metrics) after every batch, which at the
     chapter's batch size of 16 costs about a third of a training step.
@@ -29,9 +32,19 @@ class ThrottledProgressBar(TQDMProgressBar):
     handles_step_chunks = True  # it draws the position of the last batch it is shown
 
     def __init__(self, interval_s: float = 0.25) -> None:
-        super().__init__(refresh_rate=1)
+        self.lines = not sys.stdout.isatty()
+        super().__init__(refresh_rate=0 if self.lines else 1)  # 0: no bar drawn
         self.interval_s = interval_s
         self._last_draw = 0.0
+        self._shown = True  # Lightning hides the bar while it searches (lr_find)
+
+    def disable(self) -> None:
+        super().disable()
+        self._shown = False
+
+    def enable(self) -> None:
+        super().enable()
+        self._shown = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         now = time.perf_counter()
@@ -47,10 +60,15 @@ class ThrottledProgressBar(TQDMProgressBar):
         bar.bar_format = "{desc}{percentage:3.0f}%|{bar:10}| " + counts + "{postfix}"
         return bar
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self._write_line(trainer, pl_module, trainer.current_epoch - 1)
+
     def on_train_end(self, trainer, pl_module) -> None:
         """Show the last epoch's values: the module logs them after the bar's epoch end."""
         if not self.train_progress_bar.disable:
             self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+        self._write_line(trainer, pl_module, trainer.current_epoch - 1)
         super().on_train_end(trainer, pl_module)
 
     def get_metrics(self, trainer, pl_module) -> dict:
@@ -59,39 +77,17 @@ class ThrottledProgressBar(TQDMProgressBar):
         metrics.pop("v_num", None)
         return metrics
 
-
-class EpochLines(ProgressBar):
-    """A progress report for a log file: one plain line per epoch, where a terminal's bar would
-    write a carriage-return frame per redraw. The CLI uses it when stdout is not a terminal."""
-
-    handles_step_chunks = True  # it has no per-batch hooks
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._enabled = True
-
-    def disable(self) -> None:
-        self._enabled = False
-
-    def enable(self) -> None:
-        self._enabled = True
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._write(trainer, pl_module, trainer.current_epoch - 1)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._write(trainer, pl_module, trainer.current_epoch - 1)
-
-    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
-        """The epoch's logged values: read once the next epoch starts, when all are in."""
-        metrics = self.get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)
-        if not self._enabled or epoch < 0 or not metrics or not trainer.is_global_zero:
+    def _write_line(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
+        """In a log file, the epoch's logged values: read once the next epoch starts, when
+        all are in."""
+        if not self.lines or not self._shown or epoch < 0 or not trainer.is_global_zero:
             return
-        values = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
-        )
-        print(f"Epoch {epoch + 1}/{trainer.max_epochs}: {values}", flush=True)
+        metrics = self.get_metrics(trainer, pl_module)
+        if metrics:
+            values = ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+            )
+            print(f"Epoch {epoch + 1}/{trainer.max_epochs}: {values}", flush=True)
 
 
 class LatestCheckpoint(L.Callback):
@@ -187,7 +183,9 @@ class StopOnDivergence(L.Callback):
 
 
 class RunSummary(L.Callback):
-    """After ``fit``: the final epoch metrics and where the run, checkpoints and logs went."""
+    """The closing lines. After ``fit``: the final epoch metrics and where the run, checkpoints
+    and logs went. After ``validate`` or ``test``: the metrics in one line, to four significant
+    digits (Lightning's own table, with every digit of a float32, is ``--verbose true``)."""
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = _metrics_line(trainer)
@@ -209,20 +207,12 @@ class RunSummary(L.Callback):
             lines.append(f"TensorBoard: tensorboard --logdir {Path(trainer.logger.root_dir)}")
         rank_zero_info("\n".join(lines))
 
-
-class EvaluationSummary(L.Callback):
-    """After ``validate`` or ``test``: the metrics in one line, to four significant digits
-    (Lightning's own table, with every digit of a float32, is ``--verbose true``)."""
-
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.state.fn == "validate":
-            self._report("Validation", trainer)
+            rank_zero_info(f"Validation: {_metrics_line(trainer)}")
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._report("Test", trainer)
-
-    def _report(self, title: str, trainer: L.Trainer) -> None:
-        rank_zero_info(f"{title}: {_metrics_line(trainer)}")
+        rank_zero_info(f"Test: {_metrics_line(trainer)}")
 
 
 def _metrics_line(trainer: L.Trainer) -> str:
