@@ -16,7 +16,6 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ffnn_lightning.class_paths import class_at
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.model.module import FeedForwardModule
@@ -28,7 +27,13 @@ from ffnn_lightning.training.callbacks import (
     StopOnDivergence,
     ThrottledProgressBar,
 )
-from ffnn_lightning.training.checkpoints import read_checkpoint
+from ffnn_lightning.training.checkpoints import (
+    check_class_paths,
+    check_importable,
+    check_model_arguments,
+    named_modules,
+    read_checkpoint,
+)
 from ffnn_lightning.training.fast_steps import FastSteps
 from ffnn_lightning.training.trainer import Trainer
 
@@ -77,6 +82,8 @@ class FFNNCLI(LightningCLI):
         # RunSummary reports in one line; Lightning's wide table is --verbose true
         with contextlib.suppress(KeyError):  # no subcommands where main(run=False) builds
             parser.set_defaults({"validate.verbose": False, "test.verbose": False})
+        # the modules the user names: a checkpoint's class paths may point there
+        self.named = named_modules([*map(str, args), *_config_texts(args)])
         self._data_defaults_from_checkpoint(parser, args)
         super().parse_arguments(parser, args)
         self._check_checkpoint(self.config.get("subcommand"))
@@ -89,19 +96,23 @@ class FFNNCLI(LightningCLI):
         before parsing, so the checkpoint is looked up in the command line and its configs."""
         if not isinstance(args, list) or not args or args[0] not in EVALUATING:
             return
-        path = _checkpoint_named_in(args[1:])
+        path = _named_in(args[1:], "ckpt_path")
         if path is None or not Path(path).is_file():
             return  # resolved or reported by _check_checkpoint
         try:
             state = read_checkpoint(Path(path))
         except InputError:
             return  # reported by _check_checkpoint
-        _check_model_arguments(state.get("hyper_parameters", {}), path)
-        if any(name == "--data" for name, _ in _options(args[1:])):
+        other_data = any(name == "--data" for name, _ in _options(args[1:]))
+        hparams = {} if other_data else state.get(DATA_HPARAMS, {})
+        if str(_named_in(args[1:], "weights_only")).lower() not in ("false", "0"):
+            used = {"model": state.get("hyper_parameters", {}), "data": hparams}
+            check_class_paths(used, path, self.named)
+        check_model_arguments(state.get("hyper_parameters", {}), path)
+        if other_data:
             return  # another data module, given the checkpoint's fit by _use_the_fit_of
-        hparams = state.get(DATA_HPARAMS, {})
         if "_class_path" in hparams:
-            _check_importable(hparams["_class_path"], path)
+            check_importable(hparams["_class_path"], path)
             init_args = {k: v for k, v in hparams.items() if k[0] != "_" and k != "checkpoint"}
             data = {"class_path": hparams["_class_path"], "init_args": init_args}
             parser.set_defaults({f"{args[0]}.data": data})
@@ -127,6 +138,8 @@ class FFNNCLI(LightningCLI):
             return
         checkpoint = Path(config.ckpt_path)
         state = read_checkpoint(checkpoint, not config.weights_only, name="--ckpt_path")
+        if config.weights_only:  # the model's: LightningCLI builds it from them next
+            check_class_paths(state.get("hyper_parameters", {}), str(checkpoint), self.named)
         if subcommand in EVALUATING:
             _use_the_fit_of(checkpoint, config.get("data"))
         in_run = runs is not None and checkpoint.resolve().parent.parent.parent == runs.resolve()
@@ -212,66 +225,27 @@ def _use_the_fit_of(checkpoint: Path, data) -> None:
         data.init_args.checkpoint = str(checkpoint)
 
 
-# the module's arguments before the network was injected (model.network)
-EARLIER_ARGUMENTS = ("in_features", "hidden", "activation", "embedding", "ensemble")
-
-
-def _check_model_arguments(hparams: dict, checkpoint: str) -> None:
-    """Refuse, in one line, a checkpoint whose model class cannot be imported from here, or
-    one written before the network became ``model.network``."""
-    if "_class_path" in hparams:
-        _check_importable(hparams["_class_path"], checkpoint, "model")
-    earlier = [name for name in EARLIER_ARGUMENTS if name in hparams]
-    if earlier:
-        raise InputError(
-            f"{checkpoint} was written by an earlier ffnn-lightning, whose module took "
-            f"{', '.join(earlier)}: these are now the network's arguments "
-            "(model.network.init_args.hidden, ...). Train it again with this version."
-        )
-
-
-def module_class(checkpoint: Path) -> type[FeedForwardModule]:
-    """The LightningModule class a checkpoint was trained with (a subclass named by
-    ``--model``, or FeedForwardModule), refused in one line where it cannot be imported:
-    Lightning's ``load_from_checkpoint`` must be called on that class itself."""
-    hparams = read_checkpoint(checkpoint).get("hyper_parameters", {})
-    _check_model_arguments(hparams, str(checkpoint))
-    path = hparams.get("_class_path")
-    if path is None:
-        return FeedForwardModule
-    found = class_at(path, L.LightningModule)
-    if found is None:
-        raise InputError(f"{checkpoint} names the model {path}, which is no LightningModule.")
-    return found
-
-
-def _check_importable(class_path: str, checkpoint: str, kind: str = "data module") -> None:
-    """Refuse, in one line, a checkpoint's class that cannot be imported from here."""
-    module = class_path.rpartition(".")[0]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except ImportError:
-        found = False
-    if not found:
-        raise InputError(
-            f"{checkpoint} was trained with the {kind} {class_path}, and module "
-            f"{module!r} cannot be imported from here. Run from the folder that holds "
-            f"{module.split('.')[0]}.py, or add that folder to PYTHONPATH."
-        )
-
-
-def _checkpoint_named_in(args: list[str]) -> str | None:
-    """``--ckpt_path`` as parsing will see it: on the command line, or else in the last
-    ``--config`` file that names one."""
+def _named_in(args: list[str], key: str) -> str | None:
+    """A top-level option (``ckpt_path``) as parsing will see it: on the command line, or
+    else in the last ``--config`` file that sets it."""
     found = None
     for name, value in _options(args):
-        if name == "--ckpt_path":
+        if name == f"--{key}":
             return value
-        if name in ("--config", "-c") and Path(value).is_file():
+        if name in CONFIG_FLAGS and Path(value).is_file():
             loaded = yaml.safe_load(Path(value).read_text())
-            if isinstance(loaded, dict) and loaded.get("ckpt_path"):
-                found = str(loaded["ckpt_path"])
+            if isinstance(loaded, dict) and loaded.get(key) is not None:
+                found = str(loaded[key])
     return found
+
+
+def _config_texts(args: list) -> list[str]:
+    """The text of each ``--config`` file a command line names."""
+    names = [value for name, value in _options([str(a) for a in args]) if name in CONFIG_FLAGS]
+    return [Path(name).read_text() for name in names if Path(name).is_file()]
+
+
+CONFIG_FLAGS = ("--config", "-c")
 
 
 def _options(args: list[str]):

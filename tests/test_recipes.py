@@ -83,12 +83,21 @@ def test_a_loss_and_a_callback_of_ones_own_by_class_path(user_folder, capsys):
 def test_a_subclass_checkpoint_predicts_and_exports_as_its_class(user_folder):
     fitted = fit("--model", "my_net.L1Module", "--model.l1", "0.001")
     checkpoint = fitted.trainer.checkpoint_callback.best_model_path
-    predicted = main(["predict", "--ckpt_path", checkpoint])
+    predicted = main(["predict", "--ckpt_path", checkpoint, "--model", "my_net.L1Module"])
     assert type(predicted.model).__name__ == "L1Module" and predicted.model.l1 == 0.001
     from ffnn_lightning.commands.export import load
 
-    module, _ = load(Path(checkpoint))
+    module, _ = load(Path(checkpoint), trusted=True)
     assert type(module).__name__ == "L1Module"
+
+
+def test_a_subclass_checkpoint_is_refused_until_its_class_is_named(user_folder):
+    fitted = fit("--model", "my_net.L1Module")
+    checkpoint = fitted.trainer.checkpoint_callback.best_model_path
+    with pytest.raises(SystemExit) as stopped:
+        run(["predict", "--ckpt_path", checkpoint])
+    assert "names my_net.L1Module, from outside ffnn_lightning" in str(stopped.value.code)
+    assert "--model my_net.L1Module" in str(stopped.value.code)
 
 
 def test_a_checkpoint_whose_class_cannot_be_imported_is_one_line(user_folder, monkeypatch):
@@ -100,7 +109,7 @@ def test_a_checkpoint_whose_class_cannot_be_imported_is_one_line(user_folder, mo
     monkeypatch.delitem(sys.modules, "my_net")
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(user_folder)])
     with pytest.raises(SystemExit) as stopped:
-        run(["predict", "--ckpt_path", checkpoint])
+        run(["predict", "--ckpt_path", checkpoint, "--model", "my_net.L1Module"])
     assert str(stopped.value.code) == (
         f"error: {checkpoint} was trained with the model my_net.L1Module, and module "
         "'my_net' cannot be imported from here. Run from the folder that holds my_net.py, "

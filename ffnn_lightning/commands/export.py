@@ -33,6 +33,7 @@ from ffnn_lightning.data.base import TabularDataModule, fit_in_checkpoint
 from ffnn_lightning.data.preprocessing import Fitted, SmoothClip, fit_from_state
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.model.module import FeedForwardModule, member_axis, model_outputs
+from ffnn_lightning.training.checkpoints import module_class
 
 OPSET = {"": 18, "ai.onnx.ml": 3}
 NETWORK_INPUT = "network_input"  # the preprocessing's output
@@ -61,23 +62,25 @@ class Predictor(nn.Module):
         return tuple(predicted[name] for name in self.outputs)
 
 
-def load(checkpoint: Path) -> tuple[FeedForwardModule, Fitted]:
-    """The trained module (on the CPU, in eval mode) and the data's fit of a checkpoint."""
-    from ffnn_lightning.cli import module_class
-
-    module = module_class(checkpoint).load_from_checkpoint(
-        checkpoint, map_location="cpu", weights_only=True
+def load(checkpoint: Path, trusted: bool = False) -> tuple[FeedForwardModule, Fitted]:
+    """The trained module (on the CPU, in eval mode) and the data's fit of a checkpoint;
+    only a ``trusted`` one may name classes outside this package and its libraries."""
+    remedy = "Pass --weights_only false to export a checkpoint you trust."
+    module = module_class(checkpoint, None if trusted else set(), remedy).load_from_checkpoint(
+        checkpoint, map_location="cpu", weights_only=not trusted
     )
     state, _ = fit_in_checkpoint(str(checkpoint), TabularDataModule)
     return module.eval(), fit_from_state(state, str(checkpoint))
 
 
-def export(checkpoint: Path, kind: str = "onnx", output: Path | None = None) -> Path:
+def export(
+    checkpoint: Path, kind: str = "onnx", output: Path | None = None, trusted: bool = False
+) -> Path:
     """Write the checkpoint's model as ``kind`` (``onnx`` or ``torchscript``) to ``output``
     (by default beside the checkpoint, with the format's suffix); returns the path."""
     if kind not in WRITERS:
         raise InputError(f"Unknown export format {kind!r}. Use one of {sorted(WRITERS)}.")
-    module, fitted = load(checkpoint)
+    module, fitted = load(checkpoint, trusted)
     output = output or checkpoint.with_suffix(SUFFIXES[kind])
     WRITERS[kind](module, fitted, output)
     return output
@@ -316,7 +319,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--ckpt_path", type=Path, required=True, help="a checkpoint of fit")
     parser.add_argument("--format", choices=sorted(WRITERS), default="onnx")
     parser.add_argument("--output", type=Path, help="the file (default: beside the checkpoint)")
+    parser.add_argument(
+        "--weights_only",
+        type=lambda text: text.lower() not in ("false", "0"),
+        default=True,
+        help="false: trust the checkpoint whole (its pickle, and classes from anywhere)",
+    )
     args = parser.parse_args(argv)
     if not args.ckpt_path.is_file():
         raise InputError(f"checkpoint {str(args.ckpt_path)!r} does not exist.")
-    print(f"Written: {export(args.ckpt_path, args.format, args.output)}")
+    written = export(args.ckpt_path, args.format, args.output, not args.weights_only)
+    print(f"Written: {written}")
