@@ -6,8 +6,10 @@
 Writes ``predictions-<file>.csv`` beside the CSV with the columns ``predict`` writes: ``row``
 (the row's position in the file), the file's columns that the model does not take (an ID,
 say), then ``label`` and ``probability_<class>`` for classes, ``prediction`` for regression.
-Columns are matched by name, in any order; a gap is an empty cell. A model trained on unnamed
-features (a data module that loads arrays) takes the file's columns in order.
+Columns are matched by name, in any order; a gap is an empty cell. A row with a gap the model
+cannot fill (it was trained with ``missing: drop``) gets empty predictions and a ``reason``,
+as ``predict`` writes it. A model trained on unnamed features (a data module that loads
+arrays) takes the file's columns in order.
 """
 
 from __future__ import annotations
@@ -66,6 +68,24 @@ def predictions(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> p
         )
         for i, name in enumerate(names):
             result[name] = values[:, i]
+    meta = session.get_modelmeta().custom_metadata_map
+    return (
+        result if json.loads(meta.get("fills_gaps", "true")) else with_reasons(result, table, taken)
+    )
+
+
+def with_reasons(result: pd.DataFrame, table: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
+    """Empty predictions, and the reason, for the rows with a gap (for a model whose
+    preprocessing fills none: trained with ``missing: drop``)."""
+    outputs = [c for c in result.columns if c == "label" or c.startswith(("prob", "pred"))]
+    gaps = table[[c for c in table.columns if c in taken]].isna()
+    unanswered = gaps.any(axis=1).to_numpy()
+    if not unanswered.any():
+        return result
+    reasons = ["no value in " + ", ".join(gaps.columns[row]) for row in gaps.to_numpy()]
+    result = result.astype({c: object for c in outputs})
+    result.loc[unanswered, outputs] = ""
+    result["reason"] = np.where(unanswered, reasons, "")
     return result
 
 

@@ -254,22 +254,37 @@ TASKS: dict[str, Task] = {
 }
 
 
-MAX_FLOAT_CLASSES = 10
+# whole-number targets are classes up to this many values, or up to MAX_CLASSES codes (0..k-1
+# or 1..k) that hold MIN_ROWS_PER_CLASS rows each on average; others are amounts or counts
+FEW_VALUES, MAX_CLASSES, MIN_ROWS_PER_CLASS = 10, 100, 20
 
 
-def infer_task(targets: np.ndarray, classes: list[str] | None = None) -> Task:
-    """Integer targets are classes; so are float targets with at most 10 whole values (0.0 /
-    1.0 labels); any other float targets, or several target columns, are regression."""
+def infer_task(targets: np.ndarray, classes: list[str] | None = None) -> tuple[Task, str]:
+    """The task a person would read in the targets, and why: text labels are classes, and
+    so are a few whole numbers, or class codes 0..k-1 with many rows each; fractions, other
+    whole numbers (prices, counts) and several target columns are regression."""
     if classes is not None:
-        return TASKS["binary" if len(classes) <= 2 else "multiclass"]
+        return _classes(len(classes)), f"{len(classes)} declared classes"
     if targets.ndim == 2 and targets.shape[1] > 1:
-        return TASKS["regression"]
+        return TASKS["regression"], f"{targets.shape[1]} target columns"
     values = np.unique(targets)
-    if targets.dtype.kind == "f" and (
-        len(values) > MAX_FLOAT_CLASSES or not np.all(np.mod(values, 1) == 0)
-    ):
-        return TASKS["regression"]
-    return TASKS["binary" if len(values) <= 2 else "multiclass"]
+    rows, count = len(targets), len(values)
+    if targets.dtype.kind not in "iuf":
+        return _classes(count), f"{count} distinct labels"
+    if not np.all(np.mod(values, 1) == 0):
+        return TASKS["regression"], "numbers with fractions"
+    per_value = rows / count
+    codes = values[0] in (0, 1) and values[-1] - values[0] == count - 1
+    if count <= FEW_VALUES or (codes and count <= MAX_CLASSES and per_value >= MIN_ROWS_PER_CLASS):
+        return _classes(count), f"{count} distinct whole numbers in {rows} rows"
+    return TASKS["regression"], (
+        f"{count} distinct whole numbers in {rows} rows, {per_value:.1f} rows each: amounts "
+        "or counts"
+    )
+
+
+def _classes(count: int) -> Task:
+    return TASKS["binary" if count <= 2 else "multiclass"]
 
 
 class DataInfo(TypedDict, total=False):

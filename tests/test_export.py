@@ -125,6 +125,26 @@ def test_onnx_gives_predicts_columns_and_values_on_a_new_file(exported, run_cli,
     np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
 
 
+def test_onnx_and_predict_answer_every_row_the_gaps_with_a_reason(exported, run_cli, tmp_path):
+    task, checkpoint, model = exported
+    new = tmp_path / "gaps.csv"
+    frame = table(task, 40, seed=1).drop(columns=TARGETS[task])
+    frame.loc[[2, 9], "size"] = np.nan
+    frame.loc[[9, 30], "colour"] = np.nan
+    frame.to_csv(new, index=False)
+    run_cli("predict", *data_args(str(new), task), "--ckpt_path", str(checkpoint))
+    expected = pd.read_csv(checkpoint.parent.parent / "predictions-gaps.csv", keep_default_na=False)
+    got = onnx_predictions(model, pd.read_csv(new))
+    assert len(got) == len(expected) == 40
+    if task == "multiclass":  # its gaps are imputed: every row answered
+        assert "reason" not in got and "reason" not in expected
+        return
+    assert got["reason"].tolist() == expected["reason"].tolist()
+    assert expected["reason"][9] == "no value in size, colour"
+    answered = expected["reason"] == ""
+    assert answered.sum() == 37 and (got.loc[~answered, got.columns[-2]] == "").all()
+
+
 def test_onnx_takes_the_columns_by_name_in_any_order(exported):
     task, _, model = exported
     new = table(task, 30, seed=2).drop(columns=TARGETS[task])

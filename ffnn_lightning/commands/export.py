@@ -86,6 +86,15 @@ def export(
     return output
 
 
+def fills_gaps(preprocessor) -> bool:
+    """Whether the fitted preprocessing imputes gaps (``missing: impute``)."""
+    from sklearn.impute import SimpleImputer
+
+    pipelines = getattr(preprocessor, "named_transformers_", {}).values()
+    steps = [step for pipeline in pipelines for _, step in getattr(pipeline, "steps", [])]
+    return any(isinstance(step, SimpleImputer) for step in steps)
+
+
 def write_torchscript(module: FeedForwardModule, fitted: Fitted, output: Path) -> None:
     """The network and its output transform, traced, for rows already preprocessed."""
     example = torch.zeros(2, module.data_info["in_features"])
@@ -108,8 +117,13 @@ def write_onnx(module: FeedForwardModule, fitted: Fitted, output: Path) -> None:
     model = merge_models(preprocessing, network, io_map=[(NETWORK_INPUT, "x")])
     if fitted.classes is not None:
         model = with_class_names(model, fitted.classes)
-    # for a reader to name the probability columns as predict does
-    described = {"task": fitted.task, "classes": json.dumps(fitted.classes)}
+    # for a reader to name the probability columns as predict does, and to leave out the
+    # rows predict leaves out (a gap where the fit fills none)
+    described = {
+        "task": fitted.task,
+        "classes": json.dumps(fitted.classes),
+        "fills_gaps": json.dumps(fills_gaps(fitted.preprocessor)),
+    }
     onnx.helper.set_model_props(model, described)
     onnx.checker.check_model(model)
     onnx.save(model, output)

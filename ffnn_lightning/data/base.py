@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import lightning as L
 import numpy as np
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ from ffnn_lightning.data.split import (
     draw_split,
 )
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.tasks import DataInfo, TaskName, get_task, infer_task
+from ffnn_lightning.tasks import FEW_VALUES, DataInfo, TaskName, get_task, infer_task
 from ffnn_lightning.training.checkpoints import read_checkpoint
 
 
@@ -156,6 +157,7 @@ class TabularDataModule(L.LightningDataModule):
         self.columns: list = []  # a table's feature columns, and those of them that are
         self.category_columns: list = []  # categories: set when fitting, for preprocessor()
         self.coded_columns: list = []  # those of them given as codes, for an embedding
+        self.readers: dict = {}  # how load() read a file's columns, for new rows alike
 
     def load(self) -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:
         """Return the raw features (an array or a DataFrame, a row per sample) and targets."""
@@ -254,6 +256,12 @@ class TabularDataModule(L.LightningDataModule):
         prepared = self.prepare()
         return {"row": np.arange(prepared.loaded)[prepared.rows[split]].tolist()}
 
+    def left_out_rows(self, split: str) -> dict[str, list]:
+        """Rows of a split that were not given to the network (a gap the fit cannot fill),
+        with a ``reason`` column: ``predictions.csv`` lists them with empty outputs. The
+        base leaves none out."""
+        return {}
+
     # -- the fitted preprocessing travels with the checkpoint ------------------------------
     def state_dict(self) -> dict:
         """The fit, as plain values (Lightning stores it in every checkpoint): the
@@ -307,19 +315,12 @@ class TabularDataModule(L.LightningDataModule):
             x = transform(features, restored.preprocessor, is_frame)
             return Prepared(restored, {"predict": (x,)}, {"predict": slice(None)}, len(x))
         targets = np.asarray(targets)
-        if restored is not None:
-            task = get_task(restored.task)
-        else:
-            task = get_task(self.task) if self.task else infer_task(targets, self.classes)
+        task = get_task(restored.task) if restored is not None else self._task_of(targets)
         classes = restored.classes if restored else self.classes
         if task.is_classification:  # any labels (strings, 1/2/3, -1/+1) -> indices 0..C-1
             classes, targets = encode_labels(targets, classes)
-            if restored is None and len(np.unique(targets)) < 2:
-                raise InputError(
-                    f"The target holds a single class ({classes[int(targets[0])]!r}): there "
-                    "is nothing to tell apart. Check the target column, or set task: "
-                    "regression for numbers to predict."
-                )
+            if restored is None:
+                refuse_tiny_classes(targets, classes)
         splits = self._splits(targets, task.is_classification, fitting=restored is None)
         fitted = restored or self._fit(features, targets, task.name, classes, splits.train)
         x = transform(features, fitted.preprocessor, is_frame)
@@ -330,6 +331,15 @@ class TabularDataModule(L.LightningDataModule):
         if restored is not None and self.is_other_data(self.fit_source):
             tensors["predict"], rows["predict"] = (x, y), slice(None)  # every row, in order
         return Prepared(fitted, tensors, rows, len(x))
+
+    def _task_of(self, targets: np.ndarray):
+        """The task set, or the one the targets show; said in one line either way."""
+        if self.task:
+            task, why = get_task(self.task), "as set"
+        else:
+            task, why = infer_task(targets, self.classes)
+        rank_zero_info(f"Task: {task.name} ({why}). Change it with --data.init_args.task.")
+        return task
 
     def _splits(self, targets: np.ndarray, classes: bool, fitting: bool) -> Splits:
         """The rows the data assigns to each split, else a split drawn with the fractions."""
@@ -384,7 +394,8 @@ class TabularDataModule(L.LightningDataModule):
         if classes is not None:  # class indices 0..C-1 by now
             counts = np.bincount(trained_on.astype(int).ravel(), minlength=len(classes)).tolist()
         fitted = (task, classes, columns, outputs, mean, std, preprocessor, features.shape[1])
-        return Fitted(*fitted, counts, len(trained_on), category_levels(preprocessor))
+        levels = category_levels(preprocessor)
+        return Fitted(*fitted, counts, len(trained_on), levels, self.readers or None)
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:
@@ -427,6 +438,25 @@ class TabularDataModule(L.LightningDataModule):
             tensors = tuple(t.to(trainer.strategy.root_device) for t in tensors)
         size = batch_size or _eval_batch_size(len(tensors[0]), world)
         return TensorBatches(tensors, size, shuffle, self.seed, rank, world)
+
+
+def refuse_tiny_classes(targets: np.ndarray, classes: list[str]) -> None:
+    """Refuse a single class, or many classes most of which have one or two rows: nothing a
+    classifier can learn, and most often an amount or a count read as labels."""
+    counts = np.bincount(targets.astype(int).ravel(), minlength=len(classes))
+    if (counts > 0).sum() < 2:
+        raise InputError(
+            f"The target holds a single class ({classes[int(counts.argmax())]!r}): there is "
+            "nothing to tell apart. Check the target column, or set task: regression for "
+            "numbers to predict."
+        )
+    tiny = int((counts <= 2).sum())
+    if len(classes) > FEW_VALUES and tiny > len(classes) / 2:
+        raise InputError(
+            f"The target has {len(classes)} classes in {len(targets)} rows, {tiny} of them "
+            "with at most 2 rows: too few to learn a class from. If the target is an amount "
+            "or a count, set --data.init_args.task regression."
+        )
 
 
 def _eval_batch_size(rows: int, world_size: int) -> int:

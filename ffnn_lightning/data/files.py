@@ -8,6 +8,15 @@ from typing import Literal
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.data.base import TabularDataModule
+from ffnn_lightning.data.columns import (
+    apply_readers,
+    clean_labels,
+    decide,
+    is_text,
+    number_reader,
+    refuse_infinite,
+    renamed,
+)
 from ffnn_lightning.data.preprocessing import table_preprocessor
 from ffnn_lightning.errors import InputError
 
@@ -30,6 +39,17 @@ class FileDataModule(TabularDataModule):
             filled (``impute``: the training rows' median, or most frequent category). Rows
             without a target are always dropped. Either way the count is printed.
         separator: the CSV's field separator (``;`` for many European spreadsheets).
+        encoding: the text's encoding (``latin-1``, ``cp1252``, ...); a byte-order mark is
+            skipped. Compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zip``, ``.zst``) are read
+            as their content.
+        thousands, decimal: how numbers written as text read (``"3,750"``, ``"1.234,5"``);
+            ``None`` finds the one convention that reads every cell of a column.
+
+    When the file is first read, each column that is not what it seems is said in one line,
+    with what was done: numbers written as text are read as numbers, dates become year,
+    month, weekday and days since 1970, identifiers, free text and categories with about as
+    many levels as rows are left out (name a column in ``categorical`` or ``features`` to
+    keep it); class labels lose surrounding spaces. New rows are read the same way.
 
     Numeric columns are scaled (``standardize``, ``scaler``) and categories one-hot encoded, both
     fitted on the training rows only; other arguments are those of TabularDataModule's.
@@ -46,6 +66,9 @@ class FileDataModule(TabularDataModule):
         group_column: str | None = None,
         missing: Literal["drop", "impute"] = "drop",
         separator: str = ",",
+        encoding: str = "utf-8",
+        thousands: str | None = None,
+        decimal: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -53,19 +76,23 @@ class FileDataModule(TabularDataModule):
         self.features, self.categorical, self.drop = features, categorical, drop or []
         self.split_column, self.group_column = split_column, group_column
         self.missing = missing
-        self.separator = separator
+        self.separator, self.encoding = separator, encoding
+        self.thousands, self.decimal = thousands, decimal
         # what load() found in the file
         self._ids = None  # the drop columns of the loaded rows
         self._split_names = None  # the split column's values, if there is one
         self._groups = None  # the group column's values, if there is one
+        self._left_out = None  # rows dropped for a gap: drop columns and the reason
 
     def load(self):
         """The feature columns and the target; no target (``None``) for a table without its
         column when a checkpoint's fit is given: that table is one to predict on."""
-        frame = read_table(Path(self.path), self.separator)
+        frame = read_table(Path(self.path), self.separator, self.encoding)
         not_features = [self.target, self.split_column, self.group_column, *self.drop]
         columns = [c for c in frame.columns if c not in not_features]
-        wanted = self.features if self.features is not None else columns
+        frame = self._read_columns(frame, self.features or columns)
+        columns = [c for c in frame.columns if c not in not_features]
+        wanted = renamed(self.features, self.readers) if self.features is not None else columns
         needed = [*wanted, *self.drop]
         if not self.checkpoint:
             needed += [c for c in (self.split_column, self.group_column) if c]
@@ -80,6 +107,7 @@ class FileDataModule(TabularDataModule):
             )
         if not self.checkpoint:  # rows to predict on may all miss a value, to be imputed
             _refuse_empty_columns(self.path, frame, wanted)
+        frame = refuse_infinite(frame, wanted, self.missing == "impute", self.path)
         frame = self._drop_missing(frame, wanted, has_target)
         self._ids = frame[self.drop]
         has_split = self.split_column in frame.columns
@@ -87,6 +115,37 @@ class FileDataModule(TabularDataModule):
         has_groups = self.group_column in frame.columns
         self._groups = frame[self.group_column].to_numpy() if has_groups else None
         return frame[wanted], frame[self.target].to_numpy() if has_target else None
+
+    def _read_columns(self, frame, features: list[str]):
+        """The table with its columns read for what they hold (:mod:`columns`): decided when
+        fitting, as the checkpoint's fit decided for new rows."""
+        if self.restored is not None:
+            self.readers = self.restored.readers or {}
+        else:
+            kept = set(self.features or [])
+            self.readers = decide(
+                frame[[c for c in features if c in frame.columns]],
+                set(self.categorical or []),
+                kept,
+                self.thousands,
+                self.decimal,
+                self.path,
+            )
+        if self.target in frame.columns:
+            frame[self.target] = clean_labels(frame[self.target], self.path)
+            if self.restored is None and is_text(frame[self.target]):
+                target = frame[self.target]
+                reader = number_reader(self.target, target, self.thousands, self.decimal)
+                self.readers.update({self.target: reader} if reader else {})
+        return apply_readers(frame, self.readers)
+
+    def left_out_rows(self, split: str) -> dict[str, list]:
+        """Where every row of the file is predicted on (another file than the fit's): the
+        rows left out for a gap, with the reason, so that ``predictions.csv`` has them all."""
+        if split != "predict" or self._left_out is None or self._left_out.empty:
+            return {}
+        rows = self._left_out
+        return {"row": rows.index.tolist(), **{c: rows[c].tolist() for c in rows.columns}}
 
     def row_ids(self, split: str) -> dict[str, list]:
         """``row``: the row's position in the file (after the header), and the drop columns."""
@@ -134,6 +193,13 @@ class FileDataModule(TabularDataModule):
 
         no_target = frame[self.target].isna() if has_target else pd.Series(False, frame.index)
         gaps = frame[features].isna()
+        gone = no_target | (gaps.any(axis=1) if self.missing == "drop" else False)
+        names = [str(c) for c in features]
+        reasons = [
+            _gap_reason([n for n, gap in zip(names, row, strict=True) if gap], self.target, t)
+            for t, row in zip(no_target[gone], gaps[gone].to_numpy(), strict=True)
+        ]
+        self._left_out = frame.loc[gone, self.drop].assign(reason=reasons)
         if self.missing == "drop":
             gone = no_target | gaps.any(axis=1)
             if gone.any():
@@ -152,8 +218,12 @@ class FileDataModule(TabularDataModule):
         return frame
 
 
-def read_table(path: Path, separator: str = ","):
-    """A CSV or Parquet file as a DataFrame, with a clear error for what cannot be read."""
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
+
+
+def read_table(path: Path, separator: str = ",", encoding: str = "utf-8"):
+    """A CSV or Parquet file (compressed or not) as a DataFrame, with a clear error for what
+    cannot be read."""
     import pandas as pd
 
     if not str(path) or str(path) == ".":
@@ -162,34 +232,81 @@ def read_table(path: Path, separator: str = ","):
         raise InputError(f"Data file {str(path)!r} is a folder: name a CSV or Parquet file.")
     if not path.is_file():
         raise InputError(f"Data file {str(path)!r} does not exist.")
-    if path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path)
-    else:
-        try:  # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not a column name
-            frame = pd.read_csv(path, sep=separator, encoding="utf-8-sig")
-        except pd.errors.EmptyDataError as error:
-            raise InputError(f"Data file {str(path)!r} is empty.") from error
-        except (UnicodeDecodeError, pd.errors.ParserError) as error:
-            raise InputError(
-                f"Data file {str(path)!r} is not a UTF-8 CSV file ({type(error).__name__})."
-            ) from error
-        _check_separator(path, frame, separator)
-        _refuse_duplicate_names(path, separator)
+    packed = path.suffix.lower() in COMPRESSED
+    kind = Path(path.stem).suffix.lower() if packed else path.suffix.lower()
+    # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not a column name
+    encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        if kind == ".parquet":
+            frame = pd.read_parquet(_unpacked(path) if packed else path)
+        else:
+            frame = pd.read_csv(path, sep=separator, encoding=encoding)
+            _check_separator(path, frame, separator)
+            _refuse_duplicate_names(path, separator, encoding)
+    except pd.errors.EmptyDataError as error:
+        raise InputError(f"Data file {str(path)!r} is empty.") from error
+    except LookupError as error:
+        raise InputError(f"Unknown encoding {encoding!r} for {str(path)!r} ({error}).") from error
+    except (UnicodeDecodeError, pd.errors.ParserError) as error:
+        remedy = (
+            "If it is text in another encoding, name it: --data.init_args.encoding latin-1 "
+            "(or cp1252, ...)."
+        )
+        raise InputError(
+            f"Data file {str(path)!r} is not a {encoding.replace('-sig', '').upper()} CSV file "
+            f"({_reason(error)}). {remedy}"
+        ) from error
+    except (OSError, EOFError, ValueError) as error:  # a broken archive, or no Parquet inside
+        raise InputError(f"Data file {str(path)!r} cannot be read ({_reason(error)}).") from error
     if frame.empty:
         raise InputError(f"Data file {str(path)!r} has a header but no rows.")
     return frame
 
 
-def _refuse_duplicate_names(path: Path, separator: str) -> None:
-    """Refuse a CSV header that names a column twice (pandas would rename one ``a.1``)."""
-    import csv
-    from collections import Counter
+def _reason(error: Exception) -> str:
+    return (
+        f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"
+        if str(error)
+        else type(error).__name__
+    )
 
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle, delimiter=separator), [])
-    twice = sorted(name for name, count in Counter(header).items() if count > 1)
+
+def _unpacked(path: Path):
+    """The content of a compressed file, for a reader that takes no compression itself."""
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            return io.BytesIO(archive.read(archive.namelist()[0]))
+    if suffix == ".zst":
+        import zstandard  # pandas' own choice for .zst
+
+        with path.open("rb") as handle:
+            return io.BytesIO(zstandard.ZstdDecompressor().stream_reader(handle).read())
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[suffix]
+    with opener(path, "rb") as handle:
+        return io.BytesIO(handle.read())
+
+
+def _refuse_duplicate_names(path: Path, separator: str, encoding: str) -> None:
+    """Refuse a CSV header that names a column twice (pandas would rename one ``a.1``)."""
+    import pandas as pd
+
+    header = pd.read_csv(path, sep=separator, encoding=encoding, header=None, nrows=1)
+    names = [str(name) for name in header.iloc[0].tolist()]
+    twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise InputError(f"Data file {str(path)!r} names these columns more than once: {twice}.")
+
+
+def _gap_reason(missing: list[str], target: str, no_target: bool) -> str:
+    """Why a row could not be given to the network: the columns it has no value in."""
+    return "no value in " + ", ".join(([target] if no_target else []) + missing)
 
 
 def _refuse_empty_columns(path: str, frame, features: list[str]) -> None:

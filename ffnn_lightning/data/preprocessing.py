@@ -34,6 +34,7 @@ class Fitted(NamedTuple):
     class_counts: list[int] | None = None  # training rows per class (classes only)
     train_rows: int | None = None
     category_levels: list[int] | None = None  # levels of each coded category (the last inputs)
+    readers: dict | None = None  # how a file's columns were read (data/columns.py)
 
 
 def text_columns(frame: pd.DataFrame) -> list[str]:

@@ -266,6 +266,8 @@ class PredictionsWriter(L.Callback):
         data = trainer.datamodule
         table = data.row_ids(data.predict_split) if hasattr(data, "row_ids") else {}
         table.update(_named_columns(outputs, getattr(data, "class_names", None)))
+        left_out = data.left_out_rows(data.predict_split) if hasattr(data, "left_out_rows") else {}
+        table = _with_left_out(table, left_out)
         if "row" in table:  # in the order of the data's rows, whatever order the split drew
             order = sorted(range(len(table["row"])), key=table["row"].__getitem__)
             table = {name: [column[i] for i in order] for name, column in table.items()}
@@ -275,9 +277,20 @@ class PredictionsWriter(L.Callback):
             writer = csv.writer(handle)
             writer.writerow(table)
             writer.writerows(zip(*table.values(), strict=True))
-        rank_zero_info(
-            f"Predictions for {len(next(iter(outputs.values())))} rows written to {path}"
-        )
+        count = len(next(iter(outputs.values())))
+        unanswered = f", and {len(left_out['row'])} rows it could not predict" if left_out else ""
+        rank_zero_info(f"Predictions for {count} rows{unanswered} written to {path}")
+
+
+def _with_left_out(table: dict[str, list], left_out: dict[str, list]) -> dict[str, list]:
+    """The table with the rows the network was not given (their ``reason``, empty outputs)."""
+    if not left_out:
+        return table
+    given = len(table["row"])
+    extra = len(left_out["row"])
+    merged = {name: column + left_out.get(name, [""] * extra) for name, column in table.items()}
+    merged["reason"] = [""] * given + left_out["reason"]
+    return merged
 
 
 def _free_path(path: Path) -> Path:

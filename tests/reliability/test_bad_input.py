@@ -106,9 +106,9 @@ BAD = {
     "a column named twice": (csv("twice.csv"), "names these columns more than once: ['a']"),
     "an empty feature column": (csv("empty_column.csv"), "the columns ['b'] hold no values"),
     "a single class": (csv("one_class.csv"), "The target holds a single class ('x')"),
-    "classes too small to stratify": (
+    "classes of one or two rows": (
         csv("many_classes.csv", "--data.split=stratified"),
-        "A stratified split cannot place 20 classes in 40 rows",
+        "The target has 20 classes in 40 rows, 20 of them with at most 2 rows",
     ),
     "a truncated checkpoint": (
         ["--ckpt_path=truncated.ckpt"],
