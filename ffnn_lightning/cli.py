@@ -35,6 +35,7 @@ from ffnn_lightning.training.checkpoints import (
     read_checkpoint,
 )
 from ffnn_lightning.training.fast_steps import FastSteps
+from ffnn_lightning.training.logs import SaveConfig
 from ffnn_lightning.training.trainer import Trainer
 
 
@@ -144,7 +145,7 @@ class FFNNCLI(LightningCLI):
             _use_the_fit_of(checkpoint, config.get("data"))
         in_run = runs is not None and checkpoint.resolve().parent.parent.parent == runs.resolve()
         if subcommand == "fit" and in_run and "loops" in state:
-            logger = config.trainer.logger.init_args
+            logger = _tensorboard(config).init_args
             logger.version = checkpoint.parent.parent.name
             # TensorBoard drops what the interrupted run logged after its checkpoint (its x
             # axis is optimizer steps: see FeedForwardModule._log_epoch)
@@ -154,11 +155,9 @@ class FFNNCLI(LightningCLI):
         """The data module's arguments beside the model's in the run's hyperparameters
         (``hparams.yaml`` and TensorBoard's HParams tab), as ``data/<argument>``: Lightning
         would refuse to merge the two, which share names such as ``task``."""
-        if self.trainer.logger is not None:
-            hparams = self.datamodule.hparams.items()
-            self.trainer.logger.log_hyperparams(
-                {f"data/{k}": v for k, v in hparams if not k.startswith("_")}
-            )
+        hparams = self.datamodule.hparams.items()
+        for logger in self.trainer.loggers:
+            logger.log_hyperparams({f"data/{k}": v for k, v in hparams if not k.startswith("_")})
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The configured Trainer: its own ``callbacks``, then the template's from their slots.
@@ -287,10 +286,18 @@ def quiet_known_notices() -> None:
     )
 
 
+def _tensorboard(config):
+    """The configured TensorBoardLogger (alone, or among several loggers), or None."""
+    configured = config.trainer.get("logger")
+    chosen = configured if isinstance(configured, list) else [configured]
+    found = [c for c in chosen if c and str(c.get("class_path", "")).endswith("TensorBoardLogger")]
+    return found[0] if found else None
+
+
 def _tensorboard_root(config) -> Path | None:
     """``save_dir/name`` of a configured TensorBoardLogger: the folder holding the runs."""
-    logger = config.trainer.get("logger")
-    if not logger or not str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
+    logger = _tensorboard(config)
+    if logger is None:
         return None
     return Path(logger.init_args.save_dir) / logger.init_args.name
 
@@ -337,8 +344,19 @@ def _own_error(error: BaseException | None) -> Exception | None:
     while error is not None:
         if isinstance(error, InputError | TrainingDiverged):
             return error
+        if isinstance(error, ImportError):
+            extra = next((e for e in OPTIONAL_LOGGERS if e in str(error)), None)
+            if extra is not None:
+                return InputError(
+                    f'The {extra} logger needs its package: pip install -e ".[{extra}]" '
+                    f"(or pip install {extra}). ({str(error).splitlines()[0]})"
+                )
         error = error.__cause__
     return None
+
+
+# trackers whose packages are optional extras of this project
+OPTIONAL_LOGGERS = ("mlflow", "wandb")
 
 
 def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
@@ -357,6 +375,7 @@ def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
         args=args,
         run=run,
         auto_configure_optimizers=False,
+        save_config_callback=SaveConfig,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={
             "default_env": False,

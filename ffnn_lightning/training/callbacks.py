@@ -14,7 +14,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.errors import TrainingDiverged
@@ -203,8 +203,11 @@ class RunSummary(L.Callback):
                 lines.append(f"Checkpoint, best {callback.monitor}: {best}")
             elif isinstance(callback, LatestCheckpoint) and callback.path(trainer).is_file():
                 lines.append(f"Checkpoint, latest: {callback.path(trainer)}")
-        if isinstance(trainer.logger, TensorBoardLogger):
-            lines.append(f"TensorBoard: tensorboard --logdir {Path(trainer.logger.root_dir)}")
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                lines.append(f"TensorBoard: tensorboard --logdir {Path(logger.root_dir)}")
+            elif isinstance(logger, MLFlowLogger):
+                lines.append(f"MLflow: run {logger.run_id} of experiment {logger.experiment_id}")
         rank_zero_info("\n".join(lines))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,4 +1,5 @@
-"""TensorBoard: the run's logger, and reading back what a run logged."""
+"""The run's loggers: TensorBoard's, the config handed to trackers (MLflow), and reading back
+what a run logged."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import loggers
+from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
 
 
@@ -76,3 +78,16 @@ def read_scalars(log_dir: Path | str) -> dict[str, list[tuple[int, float]]]:
     return {
         tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
     }
+
+
+class SaveConfig(SaveConfigCallback):
+    """LightningCLI's ``config.yaml`` in the run folder, and handed to each MLflow logger too:
+    the file as an artifact, its values as ``config/...`` params (a run then holds what it
+    was started with, whichever loggers are on)."""
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        path = Path(trainer.log_dir, self.config_filename)
+        for logger in trainer.loggers:
+            if isinstance(logger, loggers.MLFlowLogger):
+                logger.log_hyperparams({"config": self.config.clone().as_dict()})
+                logger.experiment.log_artifact(logger.run_id, str(path))

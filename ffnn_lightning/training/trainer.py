@@ -1,4 +1,5 @@
-"""Lightning's Trainer with one more command: ``lr_find``, the learning-rate finder."""
+"""Lightning's Trainer with a run folder whatever the loggers, and one more command:
+``lr_find``, the learning-rate finder."""
 
 from __future__ import annotations
 
@@ -12,6 +13,21 @@ from lightning.pytorch.utilities import rank_zero_info
 
 class Trainer(L.Trainer):
     """``L.Trainer``; ``python -m ffnn_lightning lr_find`` runs its lr_find method."""
+
+    @property
+    def log_dir(self) -> str | None:
+        """The run's folder, for its config, checkpoints, predictions and plots: the first
+        logger's own folder (TensorBoard's, CSV's); for a logger without one (MLflow on a
+        database or a server, W&B) the folder Lightning's checkpoints go to,
+        ``save_dir/name/version`` (``default_root_dir`` for a save_dir of None); without a
+        logger ``default_root_dir``. Lightning's own gives None there, and the CLI's config
+        saving stops on it."""
+        folder = super().log_dir
+        logger = self.loggers[0] if self.loggers else None
+        if logger is None or getattr(logger, "log_dir", None):
+            return folder
+        root = logger.save_dir or self.default_root_dir
+        return self.strategy.broadcast(str(Path(root, str(logger.name), str(logger.version))))
 
     def lr_find(
         self,

@@ -1,0 +1,125 @@
+"""MLflow through the CLI, against a real MLflow store (SQLite in a temporary folder): what a
+TensorBoard run holds, the run folder whatever the loggers, and one line without the package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ffnn_lightning.cli import run
+from ffnn_lightning.training.logs import read_scalars
+from tests.conftest import CONFIGS
+
+mlflow = pytest.importorskip("mlflow")
+
+ADAM = str(CONFIGS / "blobs_adam.yaml")
+OVERLAY = str(CONFIGS / "loggers" / "mlflow.yaml")
+SHORT = ["--trainer.max_epochs=2", "--data.init_args.n_samples=300"]
+QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+
+
+def only_run(store: str):
+    client = mlflow.MlflowClient(store)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (found,) = client.search_runs(experiments)
+    return client, found
+
+
+def test_the_overlay_gives_mlflow_what_tensorboard_has(run_cli, tmp_path):
+    cli = run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET)
+    client, logged = only_run(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    params = logged.data.params
+    assert params["config/model/init_args/loss"] == "bce"
+    assert params["config/data/init_args/n_samples"] == "300"
+    assert params["data/n_samples"] == "300" and params["loss"] == "bce"
+    assert params["network/init_args/hidden"] == "[256, 1024]"
+    tensorboard = read_scalars(Path(cli.trainer.log_dir))
+    for tag in ("train/loss", "val/loss", "val/acc"):
+        steps = [m.step for m in client.get_metric_history(logged.info.run_id, tag)]
+        assert steps == [step for step, _ in tensorboard[tag]], tag
+    artifacts = [a.path for a in client.list_artifacts(logged.info.run_id)]
+    assert "config.yaml" in artifacts and any(a.startswith("best-epoch=") for a in artifacts)
+    assert Path(cli.trainer.log_dir).name == "version_0"  # TensorBoard's folder is the run's
+
+
+def test_mlflow_alone_still_has_a_run_folder_for_config_and_checkpoints(run_cli, tmp_path, caplog):
+    mlflow_only = [
+        "--trainer.logger=lightning.pytorch.loggers.MLFlowLogger",
+        f"--trainer.logger.tracking_uri=sqlite:///{tmp_path / 'alone.db'}",
+    ]
+    cli = run_cli("fit", "--config", ADAM, *SHORT, *QUIET, *mlflow_only)
+    _, logged = only_run(f"sqlite:///{tmp_path / 'alone.db'}")
+    folder = Path(cli.trainer.log_dir)
+    assert folder.name == logged.info.run_id
+    assert (folder / "config.yaml").is_file() and (folder / "checkpoints" / "last.ckpt").is_file()
+    assert (
+        f"Run folder:  {folder}" in caplog.text
+        and f"MLflow: run {logged.info.run_id}" in caplog.text
+    )
+
+
+def test_a_run_with_both_loggers_resumes_from_its_last_checkpoint(run_cli):
+    run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET)
+    resumed = run_cli(
+        "fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET,
+        "--trainer.max_epochs=3", "--ckpt_path=last",
+    )  # fmt: skip
+    assert resumed.trainer.current_epoch == 3
+    assert Path(resumed.trainer.log_dir).name == "version_0"
+
+
+def test_mlflow_named_without_its_package_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if it were not installed
+    with pytest.raises(SystemExit) as stopped:
+        run(["fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET])
+    assert str(stopped.value.code).startswith(
+        'error: The mlflow logger needs its package: pip install -e ".[mlflow]"'
+    )
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A ``mlflow server`` on 127.0.0.1 at a free port, stopped after the test."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = f"sqlite:///{tmp_path / 'server.db'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
+         "--artifacts-destination", str(tmp_path / "artifacts"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start")
+        yield uri
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow  # starts a server process
+def test_a_run_reaches_a_tracking_server(run_cli, server):
+    run_cli(
+        "fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET,
+        f"--trainer.logger.tracking_uri={server}",
+    )  # fmt: skip
+    client, logged = only_run(server)
+    assert [m.step for m in client.get_metric_history(logged.info.run_id, "val/loss")] == [15, 30]
+    assert "config.yaml" in [a.path for a in client.list_artifacts(logged.info.run_id)]
