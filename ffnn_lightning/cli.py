@@ -43,6 +43,24 @@ class FFNNCLI(LightningCLI):
     """Links the data's shape into the model; adds checkpoints, the fast route, a bar, a stop
     for diverging runs, a predictions CSV and the ``lr_find`` command."""
 
+    def __init__(self, *args: Any, run_folder: tuple[Path, str] | None = None, **kwargs: Any):
+        self.run_folder = run_folder  # (folder, version) of a command's run: see main()
+        super().__init__(*args, **kwargs)
+
+    def before_instantiate_classes(self) -> None:
+        """A run that a command places (a trial of ``tune``, a fold of ``cv``): TensorBoard
+        logs it as ``folder/version``; without TensorBoard its folder is under ``folder``."""
+        if self.run_folder is None:
+            return
+        folder, version = self.run_folder
+        config = self.config.get(str(self.config.get("subcommand")), self.config)
+        logger = _tensorboard(config)
+        if logger is None:
+            config.trainer.default_root_dir = str(folder)
+            return
+        logger.init_args.save_dir, logger.init_args.name = str(folder.parent), folder.name
+        logger.init_args.version = version
+
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), "lr_find": {"model", "datamodule"}}
@@ -83,8 +101,10 @@ class FFNNCLI(LightningCLI):
         # RunSummary reports in one line; Lightning's wide table is --verbose true
         with contextlib.suppress(KeyError):  # no subcommands where main(run=False) builds
             parser.set_defaults({"validate.verbose": False, "test.verbose": False})
+        texts = [*map(str, args), *_config_texts(args)]
+        _check_logger_packages(texts)
         # the modules the user names: a checkpoint's class paths may point there
-        self.named = named_modules([*map(str, args), *_config_texts(args)])
+        self.named = named_modules(texts)
         self._data_defaults_from_checkpoint(parser, args)
         super().parse_arguments(parser, args)
         self._check_checkpoint(self.config.get("subcommand"))
@@ -344,26 +364,38 @@ def _own_error(error: BaseException | None) -> Exception | None:
     while error is not None:
         if isinstance(error, InputError | TrainingDiverged):
             return error
-        if isinstance(error, ImportError):
-            extra = next((e for e in OPTIONAL_LOGGERS if e in str(error)), None)
-            if extra is not None:
-                return InputError(
-                    f'The {extra} logger needs its package: pip install -e ".[{extra}]" '
-                    f"(or pip install {extra}). ({str(error).splitlines()[0]})"
-                )
         error = error.__cause__
     return None
 
 
-# trackers whose packages are optional extras of this project
-OPTIONAL_LOGGERS = ("mlflow", "wandb")
+# loggers whose packages are optional extras of this project: class name -> package
+OPTIONAL_LOGGERS = {"MLFlowLogger": "mlflow", "WandbLogger": "wandb"}
 
 
-def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
+def _check_logger_packages(texts: list[str]) -> None:
+    """Refuse, in one line naming the extra, a logger named without its package (jsonargparse
+    would bury Lightning's hint in a page about union types)."""
+    for name, package in OPTIONAL_LOGGERS.items():
+        if not any(name in text for text in texts):
+            continue
+        try:
+            found = importlib.util.find_spec(package) is not None
+        except ValueError:  # a module set to None in sys.modules: not importable
+            found = False
+        if not found:
+            raise InputError(
+                f'{name} needs its package: pip install -e ".[{package}]" (or pip install '
+                f"{package})."
+            )
+
+
+def main(
+    args: list[str] | None = None, run: bool = True, run_folder: tuple[Path, str] | None = None
+) -> FFNNCLI:
     """Run the CLI (``args`` as on the command line; ``None`` reads ``sys.argv``).
 
     With ``run=False`` it only builds the objects (no subcommand in ``args``), for scripts that
-    drive ``cli.trainer`` themselves.
+    drive ``cli.trainer`` themselves; ``run_folder`` (folder, version) places their run.
     """
     quiet_known_notices()
     return FFNNCLI(
@@ -374,6 +406,7 @@ def main(args: list[str] | None = None, run: bool = True) -> FFNNCLI:
         subclass_mode_data=True,
         args=args,
         run=run,
+        run_folder=run_folder,
         auto_configure_optimizers=False,
         save_config_callback=SaveConfig,
         save_config_kwargs={"overwrite": True},

@@ -20,6 +20,12 @@ SHORT = ["--trainer.max_epochs=2", "--data.init_args.n_samples=300"]
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 
 
+def at(tmp_path: Path) -> str:
+    """The overlay's store, by absolute path: MLflow keeps one store per URI in a process,
+    and the tests run in one process from different folders."""
+    return f"--trainer.logger.tracking_uri=sqlite:///{tmp_path / 'mlruns.db'}"
+
+
 def only_run(store: str):
     client = mlflow.MlflowClient(store)
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -28,7 +34,7 @@ def only_run(store: str):
 
 
 def test_the_overlay_gives_mlflow_what_tensorboard_has(run_cli, tmp_path):
-    cli = run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET)
+    cli = run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path))
     client, logged = only_run(f"sqlite:///{tmp_path / 'mlruns.db'}")
     params = logged.data.params
     assert params["config/model/init_args/loss"] == "bce"
@@ -60,10 +66,10 @@ def test_mlflow_alone_still_has_a_run_folder_for_config_and_checkpoints(run_cli,
     )
 
 
-def test_a_run_with_both_loggers_resumes_from_its_last_checkpoint(run_cli):
-    run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET)
+def test_a_run_with_both_loggers_resumes_from_its_last_checkpoint(run_cli, tmp_path):
+    run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path))
     resumed = run_cli(
-        "fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET,
+        "fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path),
         "--trainer.max_epochs=3", "--ckpt_path=last",
     )  # fmt: skip
     assert resumed.trainer.current_epoch == 3
@@ -76,7 +82,7 @@ def test_mlflow_named_without_its_package_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         run(["fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET])
     assert str(stopped.value.code).startswith(
-        'error: The mlflow logger needs its package: pip install -e ".[mlflow]"'
+        'error: MLFlowLogger needs its package: pip install -e ".[mlflow]"'
     )
 
 
@@ -123,3 +129,45 @@ def test_a_run_reaches_a_tracking_server(run_cli, server):
     client, logged = only_run(server)
     assert [m.step for m in client.get_metric_history(logged.info.run_id, "val/loss")] == [15, 30]
     assert "config.yaml" in [a.path for a in client.list_artifacts(logged.info.run_id)]
+
+
+def runs_by_parent(store: str) -> dict[str | None, list]:
+    client = mlflow.MlflowClient(store)
+    found = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    grouped: dict[str | None, list] = {}
+    for logged in found:
+        grouped.setdefault(logged.data.tags.get("mlflow.parentRunId"), []).append(logged)
+    return grouped
+
+
+IRIS = ["--config", str(CONFIGS / "iris.yaml"), "--trainer.max_epochs=2", *QUIET]
+
+
+def test_a_studys_trials_are_children_of_one_run_with_the_best_values(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    monkeypatch.chdir(tmp_path)
+    space = tmp_path / "space.yaml"
+    space.write_text("model.optimizer.init_args.lr: {type: float, low: 0.001, high: 0.1}\n")
+    run(["tune", "--search", str(space), "--trials", "3", *IRIS, "--config", OVERLAY, at(tmp_path)])
+    grouped = runs_by_parent(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    (parent,) = grouped[None]
+    children = grouped[parent.info.run_id]
+    assert parent.info.run_name == "tune_0"
+    assert sorted(c.info.run_name for c in children) == ["trial_0", "trial_1", "trial_2"]
+    losses = [c.data.metrics["val/loss"] for c in children]
+    assert parent.data.metrics["best/val/loss"] == pytest.approx(min(losses), rel=1e-6)
+    assert "best/model.optimizer.init_args.lr" in parent.data.params
+    assert (tmp_path / "lightning_logs" / "tune_0" / "trial_2" / "config.yaml").is_file()
+
+
+def test_cross_validations_folds_are_children_of_one_run_with_the_means(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(["cv", "--folds", "2", *IRIS, "--config", OVERLAY, at(tmp_path)])
+    grouped = runs_by_parent(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    (parent,) = grouped[None]
+    children = grouped[parent.info.run_id]
+    assert sorted(c.info.run_name for c in children) == ["fold_0", "fold_1"]
+    mean = sum(c.data.metrics["val/loss"] for c in children) / 2
+    assert parent.data.metrics["mean/val/loss"] == pytest.approx(mean, rel=1e-6)
+    assert "std/val/loss" in parent.data.metrics
+    assert (tmp_path / "lightning_logs" / "cv_0" / "fold_1" / "config.yaml").is_file()

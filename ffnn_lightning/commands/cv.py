@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ffnn_lightning.commands.runs import final_metrics, fit_run, next_folder
+from ffnn_lightning.commands.runs import ParentRun, final_metrics, fit_run, next_folder
 from ffnn_lightning.errors import InputError
 
 FoldDone = Callable[[int, dict[str, float]], None]
+KINDS = ("mean", "std")  # what the parent run holds of each metric over the folds
 
 
 def cross_validate(
@@ -29,14 +30,16 @@ def cross_validate(
     folder: Path,
     on_fold: FoldDone | None = None,
     hparams: dict[str, Any] | None = None,
+    parent: ParentRun | None = None,
 ) -> list[dict[str, float]]:
     """Fit ``args`` once per fold as ``folder/fold_K``; each fold's final validation metrics.
     ``on_fold(k, metrics)`` is called after each fold (``tune --cv`` prunes there);
-    ``hparams`` join each fold's in the HParams tab (a trial's values)."""
+    ``hparams`` join each fold's in the HParams tab (a trial's values); MLflow runs become
+    children of ``parent``'s."""
     results = []
     for fold in range(folds):
         split = [f"--data.init_args.folds={folds}", f"--data.init_args.fold={fold}"]
-        cli = fit_run([*args, *split], folder, f"fold_{fold}", hparams=hparams)
+        cli = fit_run([*args, *split], folder, f"fold_{fold}", hparams=hparams, parent=parent)
         metrics = {k: v for k, v in final_metrics(cli).items() if k.startswith("val/")}
         results.append(metrics)
         if on_fold is not None:
@@ -86,8 +89,11 @@ def main(argv: list[str]) -> Path:
     if own.folds < 2:
         raise InputError(f"--folds must be at least 2 to cross-validate, got {own.folds}.")
     folder = next_folder(Path("lightning_logs"), own.name)
-    results = cross_validate(fit_args, own.folds, folder)
+    parent = ParentRun(folder.name)
+    results = cross_validate(fit_args, own.folds, folder, parent=parent)
     written = write_results(results, folder)
+    spread = mean_and_std(results).items()
+    parent.close({f"{kind}/{name}": v[i] for name, v in spread for i, kind in enumerate(KINDS)})
     print("\n" + written[1].read_text())
     print("Written:", *(str(path) for path in written), sep="\n  ")
     print(f"The folds' curves: tensorboard --logdir {folder}")

@@ -20,27 +20,55 @@ def fit_run(
     version: str,
     callbacks: Sequence[L.Callback] = (),
     hparams: dict[str, Any] | None = None,
+    parent: ParentRun | None = None,
 ) -> FFNNCLI:
     """``fit`` with the command line's ``args`` (``--config``, ``--model.*``, ...), logged as
     ``folder/version``. ``callbacks`` join the trainer's: objects a command line cannot give,
-    such as an Optuna trial's pruning. ``hparams`` join the run's in TensorBoard's HParams tab
-    (a trial's values, among them an optimizer's, which the module does not record)."""
-    logger = "--trainer.logger.init_args"
-    cli = main(
-        [
-            *args,
-            f"{logger}.save_dir={folder.parent}",
-            f"{logger}.name={folder.name}",
-            f"{logger}.version={version}",
-        ],
-        run=False,
-    )
+    such as an Optuna trial's pruning. ``hparams`` join the run's in every logger (a trial's
+    values, among them an optimizer's, which the module does not record); an MLflow run becomes
+    a child of ``parent``'s."""
+    cli = main(list(args), run=False, run_folder=(folder, version))
     cli.trainer.callbacks.extend(callbacks)
     cli.before_fit()
-    if hparams and cli.trainer.logger is not None:
-        cli.trainer.logger.log_hyperparams(hparams)
+    for logger in cli.trainer.loggers if hparams else ():
+        logger.log_hyperparams(hparams)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    if parent is not None:
+        parent.adopt(cli, version)
     return cli
+
+
+class ParentRun:
+    """The MLflow run that holds a command's runs (tune's trials, cv's folds) as its children,
+    for each MLflow logger the runs have: opened with the first child, closed by ``close``
+    with the command's results (the study's best values, the folds' means)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.opened: dict[str, tuple[Any, str]] = {}  # experiment id -> (client, parent run id)
+
+    def adopt(self, cli: FFNNCLI, version: str) -> None:
+        """Make the run's MLflow runs children of this one, named ``version``."""
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        for logger in cli.trainer.loggers:
+            if not isinstance(logger, MLFlowLogger):
+                continue
+            client = logger.experiment
+            if logger.experiment_id not in self.opened:
+                run = client.create_run(logger.experiment_id, run_name=self.name)
+                self.opened[logger.experiment_id] = (client, run.info.run_id)
+            parent = self.opened[logger.experiment_id][1]
+            client.set_tag(logger.run_id, "mlflow.parentRunId", parent)
+            client.set_tag(logger.run_id, "mlflow.runName", version)
+
+    def close(self, metrics: dict[str, float], params: dict[str, Any] | None = None) -> None:
+        for client, run_id in self.opened.values():
+            for name, value in metrics.items():
+                client.log_metric(run_id, name, value)
+            for name, value in (params or {}).items():
+                client.log_param(run_id, name, value)
+            client.set_terminated(run_id)
 
 
 def next_folder(parent: Path, name: str) -> Path:

@@ -22,7 +22,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import yaml
@@ -34,6 +34,9 @@ from ffnn_lightning.commands.search_space import (
     printed_config,
 )
 from ffnn_lightning.errors import InputError, TrainingDiverged
+
+if TYPE_CHECKING:
+    from ffnn_lightning.commands.runs import ParentRun
 
 LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "error")
 
@@ -215,12 +218,35 @@ def objective(trial, space: SearchSpace, settings: dict[str, Any]) -> float:
 
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
 
-        cross_validate(args, settings["cv"], folder / version, after_fold, hparams)
+        parent = parent_run(settings)
+        cross_validate(args, settings["cv"], folder / version, after_fold, hparams, parent)
         _keep_config(trial, folder / version / "fold_0")
         return sum(means) / len(means)
-    cli = fit_run(args, folder, version, [PruneTrial(trial, monitor)], hparams)
+    prune = [PruneTrial(trial, monitor)]
+    cli = fit_run(args, folder, version, prune, hparams, parent_run(settings))
     _keep_config(trial, Path(cli.trainer.log_dir))
     return _monitored(final_metrics(cli), monitor)
+
+
+# this process's MLflow parent run of each study folder's trials
+PARENTS: dict[str, ParentRun] = {}
+
+
+def parent_run(settings: dict[str, Any]) -> ParentRun:
+    """The MLflow run whose children are this process's trials (one per worker process)."""
+    from ffnn_lightning.commands.runs import ParentRun
+
+    folder = settings["folder"]
+    return PARENTS.setdefault(folder, ParentRun(Path(folder).name))
+
+
+def close_parent_run(study, settings: dict[str, Any]) -> None:
+    """The study's best value and values on its MLflow parent run."""
+    parent = PARENTS.pop(settings["folder"], None)
+    if parent is not None and study.best_trials:
+        best = study.best_trial
+        values = {f"best/{name}": value for name, value in best.params.items()}
+        parent.close({f"best/{settings['monitor']}": best.value}, values)
 
 
 def _keep_config(trial, run: Path) -> None:
@@ -301,9 +327,10 @@ def write_best_config(trial, folder: Path, cv: int | None) -> Path:
     """The best trial's complete config, logging into ``lightning_logs`` as a new run: ``fit
     --config best.yaml`` reproduces it (with ``--cv``, ``cv --config best.yaml`` does)."""
     config = yaml.safe_load(trial.user_attrs["config"])
-    config["trainer"]["logger"]["init_args"].update(
-        save_dir=".", name="lightning_logs", version=None
-    )
+    loggers = config["trainer"]["logger"]
+    for logger in loggers if isinstance(loggers, list) else [loggers]:
+        if str(logger.get("class_path", "")).endswith("TensorBoardLogger"):
+            logger["init_args"].update(save_dir=".", name="lightning_logs", version=None)
     if cv:
         config["data"]["init_args"].update(folds=None, fold=0)
     path = folder / "best.yaml"
@@ -347,6 +374,7 @@ def main(argv: list[str]) -> Path:
     for process in others:
         process.join()
     written = write_results(study, folder, own.cv)
+    close_parent_run(study, settings)
     print_summary(study, own.monitor, written)
     return folder
 
