@@ -81,13 +81,17 @@ def read_scalars(log_dir: Path | str) -> dict[str, list[tuple[int, float]]]:
 
 
 class SaveConfig(SaveConfigCallback):
-    """LightningCLI's ``config.yaml`` in the run folder, and handed to each MLflow logger too:
-    the file as an artifact, its values as ``config/...`` params (a run then holds what it
-    was started with, whichever loggers are on)."""
+    """LightningCLI's ``config.yaml`` in the run folder, and handed to the trackers too: to
+    each MLflow logger as an artifact, to each W&B logger as a run file, and to both its
+    values as ``config/...`` parameters (a run then holds what it was started with, whichever
+    loggers are on)."""
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
         path = Path(trainer.log_dir, self.config_filename)
         for logger in trainer.loggers:
-            if isinstance(logger, loggers.MLFlowLogger):
+            if isinstance(logger, loggers.MLFlowLogger | loggers.WandbLogger):
                 logger.log_hyperparams({"config": self.config.clone().as_dict()})
+            if isinstance(logger, loggers.MLFlowLogger):
                 logger.experiment.log_artifact(logger.run_id, str(path))
+            elif isinstance(logger, loggers.WandbLogger):
+                logger.experiment.save(str(path), base_path=str(path.parent), policy="now")

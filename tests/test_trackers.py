@@ -1,5 +1,6 @@
-"""MLflow through the CLI, against a real MLflow store (SQLite in a temporary folder): what a
-TensorBoard run holds, the run folder whatever the loggers, and one line without the package."""
+"""Trackers through the CLI: MLflow against a real store (SQLite in a temporary folder, and a
+server), W&B offline. What a TensorBoard run holds, the run folder whatever the loggers, one
+line without the package."""
 
 from __future__ import annotations
 
@@ -143,6 +144,7 @@ def runs_by_parent(store: str) -> dict[str | None, list]:
 IRIS = ["--config", str(CONFIGS / "iris.yaml"), "--trainer.max_epochs=2", *QUIET]
 
 
+@pytest.mark.slow  # three trials; the cv test below checks the grouping fast
 def test_a_studys_trials_are_children_of_one_run_with_the_best_values(tmp_path, monkeypatch):
     pytest.importorskip("optuna")
     monkeypatch.chdir(tmp_path)
@@ -171,3 +173,21 @@ def test_cross_validations_folds_are_children_of_one_run_with_the_means(tmp_path
     assert parent.data.metrics["mean/val/loss"] == pytest.approx(mean, rel=1e-6)
     assert "std/val/loss" in parent.data.metrics
     assert (tmp_path / "lightning_logs" / "cv_0" / "fold_1" / "config.yaml").is_file()
+
+
+def test_wandb_offline_keeps_a_run_folder_with_the_config_and_the_metrics(
+    run_cli, tmp_path, monkeypatch
+):
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    overlay = str(CONFIGS / "loggers" / "wandb.yaml")
+    cli = run_cli("fit", "--config", ADAM, "--config", overlay, *SHORT, *QUIET)
+    wandb.finish()  # as the process's exit does: the records are written out
+    (folder,) = (tmp_path / "wandb").glob("offline-run-*")
+    saved = (folder / "files" / "config.yaml").read_text()
+    assert saved == (Path(cli.trainer.log_dir) / "config.yaml").read_text()
+    # the run's records (wandb's own binary format: each value's name is stored as text)
+    records = next(folder.glob("run-*.wandb")).read_bytes()
+    for name in (b"train/loss", b"val/acc", b"config", b"n_samples", b"trainer/global_step"):
+        assert name in records, name
+    assert records.count(b"val/loss") >= 2  # one history row per epoch, at least
