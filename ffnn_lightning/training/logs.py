@@ -86,8 +86,13 @@ class SaveConfig(SaveConfigCallback):
     values as ``config/...`` parameters (a run then holds what it was started with, whichever
     loggers are on)."""
 
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        # every process asks (log_dir is a collective call); save_config runs on rank 0 only
+        self.folder = trainer.log_dir
+        super().setup(trainer, pl_module, stage)
+
     def save_config(self, trainer, pl_module, stage: str) -> None:
-        path = Path(trainer.log_dir, self.config_filename)
+        path = Path(self.folder, self.config_filename)
         for logger in trainer.loggers:
             if isinstance(logger, loggers.MLFlowLogger | loggers.WandbLogger):
                 logger.log_hyperparams({"config": self.config.clone().as_dict()})
