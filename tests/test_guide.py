@@ -57,6 +57,15 @@ def test_a_data_module_of_ones_own_trains_and_predicts_from_outside_the_package(
         text=True,
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "names spirals.SpiralsDataModule, from outside" in done.stderr.splitlines()[-1]
+    named = ["--config", str(tmp_path / "spirals.yaml")]  # named, but not importable here
+    done = subprocess.run(
+        [sys.executable, "-m", "ffnn_lightning", "predict", "--ckpt_path", str(best), *named],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "module 'spirals' cannot be imported from here" in done.stderr.splitlines()[-1]
 
     # new rows from a file, with the fit the checkpoint carries: spirals.py is not needed

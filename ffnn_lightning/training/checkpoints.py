@@ -90,8 +90,9 @@ def named_modules(texts: Iterable[str]) -> set[str]:
 
 
 NAME_REMEDY = (
-    "Name the class yourself (e.g. --model {path}, or in a --config file), or pass "
-    "--weights_only false for a checkpoint you trust."
+    "Name it yourself: on the command line (--model {path} for a module) or in a --config "
+    "file (the run's config.yaml names its classes), or pass --weights_only false for a "
+    "checkpoint you trust."
 )
 
 
