@@ -4,6 +4,7 @@ metrics alike."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 
 def class_at(path: str, base: type) -> type | None:
@@ -16,3 +17,12 @@ def class_at(path: str, base: type) -> type | None:
     except (ImportError, AttributeError):
         return None
     return found if isinstance(found, type) and issubclass(found, base) else None
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported from here, found without importing it (a dotted
+    name imports its parent packages)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
+import importlib
 import logging
 import sys
 import warnings
@@ -16,6 +16,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from ffnn_lightning.class_paths import importable
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.model.module import FeedForwardModule
@@ -378,11 +379,7 @@ def _check_logger_packages(texts: list[str]) -> None:
     for name, package in OPTIONAL_LOGGERS.items():
         if not any(name in text for text in texts):
             continue
-        try:
-            found = importlib.util.find_spec(package) is not None
-        except ValueError:  # a module set to None in sys.modules: not importable
-            found = False
-        if not found:
+        if not importable(package):
             raise InputError(
                 f'{name} needs its package: pip install -e ".[{package}]" (or pip install '
                 f"{package})."

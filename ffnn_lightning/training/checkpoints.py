@@ -10,7 +10,6 @@ a config file); ``--weights_only false`` trusts the whole checkpoint.
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import re
 from collections.abc import Iterable, Iterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from ffnn_lightning.class_paths import class_at
+from ffnn_lightning.class_paths import class_at, importable
 from ffnn_lightning.errors import InputError
 
 TRUST_REMEDY = "Pass --weights_only false only for a checkpoint you trust."
@@ -160,11 +159,7 @@ def module_class(
 def check_importable(class_path: str, checkpoint: str, kind: str = "data module") -> None:
     """Refuse, in one line, a checkpoint's class that cannot be imported from here."""
     module = class_path.rpartition(".")[0]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except ImportError:
-        found = False
-    if not found:
+    if not importable(module):
         raise InputError(
             f"{checkpoint} was trained with the {kind} {class_path}, and module "
             f"{module!r} cannot be imported from here. Run from the folder that holds "
