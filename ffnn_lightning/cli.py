@@ -27,6 +27,8 @@ from ffnn_lightning.training.callbacks import (
     RunSummary,
     StopOnDivergence,
     ThrottledProgressBar,
+    TrackerFiles,
+    run_folder_of,
 )
 from ffnn_lightning.training.checkpoints import (
     check_class_paths,
@@ -36,7 +38,7 @@ from ffnn_lightning.training.checkpoints import (
     read_checkpoint,
 )
 from ffnn_lightning.training.fast_steps import FastSteps
-from ffnn_lightning.training.logs import SaveConfig
+from ffnn_lightning.training.logs import TRACKERS, SaveConfig, run_with_folder
 from ffnn_lightning.training.trainer import Trainer
 
 
@@ -49,12 +51,16 @@ class FFNNCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def before_instantiate_classes(self) -> None:
+        config = self.config.get(str(self.config.get("subcommand")), self.config)
+        if self.subcommand in EVALUATING and config.get("ckpt_path"):
+            _evaluation_runs(config, self.subcommand)
+        if self.run_folder is not None:
+            self._place_run(config, *self.run_folder)
+
+    @staticmethod
+    def _place_run(config, folder: Path, version: str) -> None:
         """A run that a command places (a trial of ``tune``, a fold of ``cv``): TensorBoard
         logs it as ``folder/version``; without TensorBoard its folder is under ``folder``."""
-        if self.run_folder is None:
-            return
-        folder, version = self.run_folder
-        config = self.config.get(str(self.config.get("subcommand")), self.config)
         logger = _tensorboard(config)
         if logger is None:
             config.trainer.default_root_dir = str(folder)
@@ -102,7 +108,7 @@ class FFNNCLI(LightningCLI):
         # RunSummary reports in one line; Lightning's wide table is --verbose true
         with contextlib.suppress(KeyError):  # no subcommands where main(run=False) builds
             parser.set_defaults({"validate.verbose": False, "test.verbose": False})
-        texts = [*map(str, args), *_config_texts(args)]
+        texts = [*map(str, args), *config_texts(args)]
         _check_logger_packages(texts)
         # the modules the user names: a checkpoint's class paths may point there
         self.named = named_modules(texts)
@@ -194,8 +200,13 @@ class FFNNCLI(LightningCLI):
         callbacks += [c for c in slots if c and _switched_on(c, trainer, callbacks, fitting)]
         if self.subcommand in EVALUATING:
             self.save_config_callback = None
-        if trainer.get("barebones") or self.subcommand in EVALUATING:
+        if trainer.get("barebones"):
             kwargs.setdefault("logger", False)
+        elif self.subcommand in EVALUATING:  # the trackers only: no new TensorBoard folder
+            kwargs.setdefault(
+                "logger",
+                [c for c in _listed(trainer.get("logger")) if isinstance(c, TRACKERS)] or False,
+            )
         return super().instantiate_trainer(**kwargs, callbacks=callbacks)
 
 
@@ -217,6 +228,7 @@ CALLBACKS = {
     ),
     "last_checkpoint": (L.Callback, LatestCheckpoint, {}),
     "summary": (L.Callback, RunSummary, {}),
+    "trackers": (L.Callback, TrackerFiles, {}),  # MLflow's, W&B's; nothing without them
 }
 
 
@@ -259,7 +271,7 @@ def _named_in(args: list[str], key: str) -> str | None:
     return found
 
 
-def _config_texts(args: list) -> list[str]:
+def config_texts(args: list) -> list[str]:
     """The text of each ``--config`` file a command line names."""
     names = [value for name, value in _options([str(a) for a in args]) if name in CONFIG_FLAGS]
     return [Path(name).read_text() for name in names if Path(name).is_file()]
@@ -307,12 +319,33 @@ def quiet_known_notices() -> None:
     )
 
 
+def _listed(logger) -> list:
+    """``trainer.logger`` as a list: one logger, several, or none."""
+    return logger if isinstance(logger, list) else [logger] if logger else []
+
+
+def _configured(config, name: str) -> list:
+    """The configured loggers (alone, or among several) whose class is named ``name``."""
+    chosen = _listed(config.trainer.get("logger"))
+    return [c for c in chosen if hasattr(c, "get") and c.get("class_path", "").endswith(f".{name}")]
+
+
 def _tensorboard(config):
     """The configured TensorBoardLogger (alone, or among several loggers), or None."""
-    configured = config.trainer.get("logger")
-    chosen = configured if isinstance(configured, list) else [configured]
-    found = [c for c in chosen if c and str(c.get("class_path", "")).endswith("TensorBoardLogger")]
+    found = _configured(config, "TensorBoardLogger")
     return found[0] if found else None
+
+
+def _evaluation_runs(config, subcommand: str) -> None:
+    """``validate``/``test``/``predict`` of a checkpoint open an MLflow run of their own, named
+    after the command and tagged with the checkpoint: a child of the run that wrote it."""
+    checkpoint = Path(config.ckpt_path).resolve()
+    for logger in _configured(config, "MLFlowLogger"):
+        args = logger.init_args
+        args.run_name = args.run_name or subcommand
+        parent = run_with_folder(args.tracking_uri, args.experiment_name, run_folder_of(checkpoint))
+        tags = {"checkpoint": str(checkpoint)} | ({"mlflow.parentRunId": parent} if parent else {})
+        args.tags = {**(args.tags or {}), **tags}
 
 
 def _tensorboard_root(config) -> Path | None:

@@ -46,9 +46,39 @@ def test_the_overlay_gives_mlflow_what_tensorboard_has(run_cli, tmp_path):
     for tag in ("train/loss", "val/loss", "val/acc"):
         steps = [m.step for m in client.get_metric_history(logged.info.run_id, tag)]
         assert steps == [step for step, _ in tensorboard[tag]], tag
-    artifacts = [a.path for a in client.list_artifacts(logged.info.run_id)]
-    assert "config.yaml" in artifacts and any(a.startswith("best-epoch=") for a in artifacts)
+    assert "config.yaml" in [a.path for a in client.list_artifacts(logged.info.run_id)]
+    stored = [a.path for a in client.list_artifacts(logged.info.run_id, "checkpoints")]
+    assert stored == ["checkpoints/best-epoch=1.ckpt", "checkpoints/last.ckpt"]
+    assert logged.data.tags["run_folder"] == str(Path(cli.trainer.log_dir).resolve())
+    assert logged.info.run_name == "version_0"  # not a name the seed fixes for every run
     assert Path(cli.trainer.log_dir).name == "version_0"  # TensorBoard's folder is the run's
+
+
+def test_checkpoints_can_go_to_mlflow_as_their_paths(run_cli, tmp_path):
+    paths = "--trackers.init_args.checkpoints=paths"
+    cli = run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path), paths)
+    client, logged = only_run(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    folder = Path(cli.trainer.log_dir).resolve() / "checkpoints"
+    assert logged.data.tags["checkpoint/best"] == str(folder / "best-epoch=1.ckpt")
+    assert logged.data.tags["checkpoint/latest"] == str(folder / "last.ckpt")
+    assert not client.list_artifacts(logged.info.run_id, "checkpoints")
+
+
+def test_test_and_predict_of_a_checkpoint_are_child_runs_of_its_fit(run_cli, tmp_path):
+    trained = run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path))
+    checkpoint = str(Path(trained.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    for command in ("test", "predict"):
+        run_cli(command, "--ckpt_path", checkpoint, "--config", OVERLAY, *QUIET, at(tmp_path))
+    grouped = runs_by_parent(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    (fit,) = grouped[None]
+    children = {run.info.run_name: run for run in grouped[fit.info.run_id]}
+    assert set(children) == {"test", "predict"}
+    assert children["test"].data.metrics["test/acc"] > 0.9
+    assert children["predict"].data.tags["checkpoint"] == str(Path(checkpoint).resolve())
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    stored = [a.path for a in client.list_artifacts(children["predict"].info.run_id)]
+    assert stored == ["predictions.csv"]
+    assert not (tmp_path / "lightning_logs" / "version_1").exists()  # no TensorBoard run
 
 
 def test_mlflow_alone_still_has_a_run_folder_for_config_and_checkpoints(run_cli, tmp_path, caplog):
@@ -175,6 +205,30 @@ def test_cross_validations_folds_are_children_of_one_run_with_the_means(tmp_path
     assert (tmp_path / "lightning_logs" / "cv_0" / "fold_1" / "config.yaml").is_file()
 
 
+def test_compare_groups_its_runs_under_one_mlflow_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sgd = str(CONFIGS / "blobs_sgd.yaml")
+    run(["compare", ADAM, sgd, "--", "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path)])
+    grouped = runs_by_parent(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    (parent,) = grouped[None]
+    assert parent.info.run_name == "compare_0" and parent.info.status == "FINISHED"
+    names = sorted(child.info.run_name for child in grouped[parent.info.run_id])
+    assert names == ["blobs_adam", "blobs_sgd"]
+
+
+@pytest.mark.slow  # two worker processes, four trials
+def test_a_studys_workers_share_one_parent_run(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    monkeypatch.chdir(tmp_path)
+    space = tmp_path / "space.yaml"
+    space.write_text("model.optimizer.init_args.lr: {type: float, low: 0.001, high: 0.1}\n")
+    tune = ["tune", "--search", str(space), "--trials", "4", "--workers", "2"]
+    run([*tune, *IRIS, "--config", OVERLAY, at(tmp_path)])
+    grouped = runs_by_parent(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    (parent,) = grouped[None]  # every trial's run, whichever process ran it, is its child
+    assert len(grouped[parent.info.run_id]) >= 4  # two workers may both start the last trial
+
+
 def test_wandb_offline_keeps_a_run_folder_with_the_config_and_the_metrics(
     run_cli, tmp_path, monkeypatch
 ):
@@ -188,6 +242,7 @@ def test_wandb_offline_keeps_a_run_folder_with_the_config_and_the_metrics(
     assert saved == (Path(cli.trainer.log_dir) / "config.yaml").read_text()
     # the run's records (wandb's own binary format: each value's name is stored as text)
     records = next(folder.glob("run-*.wandb")).read_bytes()
-    for name in (b"train/loss", b"val/acc", b"config", b"n_samples", b"trainer/global_step"):
+    names = (b"train/loss", b"val/acc", b"config", b"n_samples", b"trainer/global_step")
+    for name in (*names, b"run_folder", b"checkpoint/latest"):  # the last two: its summary
         assert name in records, name
     assert records.count(b"val/loss") >= 2  # one history row per epoch, at least

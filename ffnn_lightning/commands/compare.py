@@ -19,7 +19,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from ffnn_lightning.commands.runs import fit_run, next_folder
+from ffnn_lightning.commands.runs import ParentRun, fit_run, next_folder
 from ffnn_lightning.training.logs import read_scalars
 
 TITLE = "Loss across epochs for different optimizers"
@@ -31,8 +31,10 @@ def run_all(
     configs: list[Path], base: Path | None, root: Path, extra: list[str], seeds: int = 1
 ) -> dict[str, list[Curves]]:
     """Fit each config as run ``root/<config stem>`` (with several seeds, as
-    ``<stem>/seed_<s>``, seeding with ``s`` = 0, 1, ...); return each run's per-epoch scalars."""
+    ``<stem>/seed_<s>``, seeding with ``s`` = 0, 1, ...); return each run's per-epoch scalars.
+    Their MLflow runs, if any, are children of one named after ``root``."""
     results: dict[str, list[Curves]] = {}
+    parent = ParentRun(root.name)
     for config in configs:
         label = config.stem
         args = [*(["--config", str(base)] if base else []), "--config", str(config), *extra]
@@ -40,9 +42,10 @@ def run_all(
         for seed in range(seeds):
             seeded = [f"--seed_everything={seed}"] if seeds > 1 else []
             version = f"{label}/seed_{seed}" if seeds > 1 else label
-            cli = fit_run([*args, *seeded], root, version)
+            cli = fit_run([*args, *seeded], root, version, parent=parent)
             scalars = read_scalars(Path(cli.trainer.log_dir))
             results[label].append({tag: [v for _, v in points] for tag, points in scalars.items()})
+    parent.close({})
     return results
 
 

@@ -40,12 +40,13 @@ def fit_run(
 
 class ParentRun:
     """The MLflow run that holds a command's runs (tune's trials, cv's folds) as its children,
-    for each MLflow logger the runs have: opened with the first child, closed by ``close``
-    with the command's results (the study's best values, the folds' means)."""
+    for each MLflow store and experiment the runs log to: opened with the first child, closed
+    by ``close`` with the command's results (the study's best values, the folds' means). It
+    holds only names and ids, so that worker processes can share it."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.opened: dict[str, tuple[Any, str]] = {}  # experiment id -> (client, parent run id)
+        self.opened: dict[tuple[str, str], str] = {}  # (store, experiment id) -> parent run id
 
     def adopt(self, cli: FFNNCLI, version: str) -> None:
         """Make the run's MLflow runs children of this one, named ``version``."""
@@ -55,15 +56,18 @@ class ParentRun:
             if not isinstance(logger, MLFlowLogger):
                 continue
             client = logger.experiment
-            if logger.experiment_id not in self.opened:
+            key = (client.tracking_uri, logger.experiment_id)
+            if key not in self.opened:
                 run = client.create_run(logger.experiment_id, run_name=self.name)
-                self.opened[logger.experiment_id] = (client, run.info.run_id)
-            parent = self.opened[logger.experiment_id][1]
-            client.set_tag(logger.run_id, "mlflow.parentRunId", parent)
+                self.opened[key] = run.info.run_id
+            client.set_tag(logger.run_id, "mlflow.parentRunId", self.opened[key])
             client.set_tag(logger.run_id, "mlflow.runName", version)
 
     def close(self, metrics: dict[str, float], params: dict[str, Any] | None = None) -> None:
-        for client, run_id in self.opened.values():
+        for (store, _), run_id in self.opened.items():
+            from mlflow import MlflowClient
+
+            client = MlflowClient(store)
             for name, value in metrics.items():
                 client.log_metric(run_id, name, value)
             for name, value in (params or {}).items():

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,13 +166,22 @@ def finished(study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def work(settings: dict[str, Any], worker: int = 0, study=None) -> None:
+def work(
+    settings: dict[str, Any],
+    worker: int = 0,
+    study=None,
+    parent: ParentRun | None = None,
+    after_trial: Callable[..., None] | None = None,
+) -> None:
     """One worker: run trials until the study has ``trials`` finished ones (or time is up).
-    The first worker is given the study its process opened; the others open their own."""
+    The first worker is given the study its process opened; the others open their own, and
+    join the first one's MLflow ``parent`` run. ``after_trial`` is called after each trial."""
     import optuna
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // settings["workers"]))
+    if parent is not None:
+        PARENTS[settings["folder"]] = parent
     study = study or open_study(settings, worker)
     left = settings["trials"] - finished(study)
     if left <= 0:
@@ -186,7 +196,8 @@ def work(settings: dict[str, Any], worker: int = 0, study=None) -> None:
             optuna.study.MaxTrialsCallback(
                 settings["trials"],
                 states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED),
-            )
+            ),
+            *([after_trial] if after_trial else []),
         ],
     )
 
@@ -365,18 +376,48 @@ def main(argv: list[str]) -> Path:
     if own.resume:
         rerun_interrupted(study, storage)
     (folder / "study.yaml").write_text(yaml.safe_dump({"argv": argv, **settings}))
-    # fork (Linux): a worker starts with the imports done, not 4 s later; spawn elsewhere
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    others = [context.Process(target=work, args=(settings, w)) for w in range(1, own.workers)]
-    for process in others:
-        process.start()
-    work(settings, study=study)
-    for process in others:
-        process.join()
+    others = Workers(settings, tracked=_mlflow_named(fit_args))
+    if not others.tracked:
+        others.start()
+    work(settings, study=study, after_trial=others.start)
+    others.start()  # if this process ran no trial
+    others.join()
     written = write_results(study, folder, own.cv)
     close_parent_run(study, settings)
     print_summary(study, own.monitor, written)
     return folder
+
+
+class Workers:
+    """The worker processes beside this one. With an MLflow logger they start after this
+    process's first trial, which opens the study's parent run: they then join it."""
+
+    def __init__(self, settings: dict[str, Any], tracked: bool) -> None:
+        self.settings, self.tracked = settings, tracked
+        self.processes: list = []
+
+    def start(self, *_: Any) -> None:
+        if self.processes:
+            return
+        # fork (Linux): a worker starts with the imports done, not 4 s later; spawn elsewhere
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        parent = PARENTS.get(self.settings["folder"])
+        self.processes = [
+            context.Process(target=work, args=(self.settings, w, None, parent))
+            for w in range(1, self.settings["workers"])
+        ]
+        for process in self.processes:
+            process.start()
+
+    def join(self) -> None:
+        for process in self.processes:
+            process.join()
+
+
+def _mlflow_named(fit_args: list[str]) -> bool:
+    from ffnn_lightning.cli import config_texts
+
+    return any("MLFlowLogger" in text for text in [*fit_args, *config_texts(fit_args)])
 
 
 def print_summary(study, monitor: str, written: list[Path]) -> None:

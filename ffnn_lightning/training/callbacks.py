@@ -1,5 +1,6 @@
 """The template's own callbacks (``--print_config`` shows each in its slot): a light progress
-bar, checkpoints, a stop for a diverging run, a predictions CSV and the closing lines."""
+bar, checkpoints, a stop for a diverging run, a predictions CSV, the closing lines and the
+files handed to trackers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -18,6 +19,7 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.errors import TrainingDiverged
+from ffnn_lightning.training.logs import RUN_FOLDER, attach, tag
 
 
 class ThrottledProgressBar(TQDMProgressBar):
@@ -197,25 +199,86 @@ class RunSummary(L.Callback):
             return
         if trainer.logger is not None and trainer.log_dir:
             lines.append(f"Run folder:  {Path(trainer.log_dir)}")
-        for callback in trainer.callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
-                best = Path(callback.best_model_path)
-                lines.append(f"Checkpoint, best {callback.monitor}: {best}")
-            elif isinstance(callback, LatestCheckpoint) and callback.path(trainer).is_file():
-                lines.append(f"Checkpoint, latest: {callback.path(trainer)}")
+        found = checkpoint_files(trainer)
+        if "best" in found:
+            lines.append(f"Checkpoint, best {trainer.checkpoint_callback.monitor}: {found['best']}")
+        if "latest" in found:
+            lines.append(f"Checkpoint, latest: {found['latest']}")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 lines.append(f"TensorBoard: tensorboard --logdir {Path(logger.root_dir)}")
-            elif isinstance(logger, MLFlowLogger):
-                lines.append(f"MLflow: run {logger.run_id} of experiment {logger.experiment_id}")
-        rank_zero_info("\n".join(lines))
+        rank_zero_info("\n".join(lines + _mlflow_lines(trainer)))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.state.fn == "validate":
-            rank_zero_info(f"Validation: {_metrics_line(trainer)}")
+            lines = [f"Validation: {_metrics_line(trainer)}", *_mlflow_lines(trainer)]
+            rank_zero_info("\n".join(lines))
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        rank_zero_info(f"Test: {_metrics_line(trainer)}")
+        rank_zero_info("\n".join([f"Test: {_metrics_line(trainer)}", *_mlflow_lines(trainer)]))
+
+
+def _mlflow_lines(trainer: L.Trainer) -> list[str]:
+    return [
+        f"MLflow: run {logger.run_id} of experiment {logger.experiment_id}"
+        for logger in trainer.loggers
+        if isinstance(logger, MLFlowLogger)
+    ]
+
+
+class TrackerFiles(L.Callback):
+    """The run's files, handed to the trackers (MLflow, W&B; none without them): the run
+    folder as a tag when ``fit`` starts; the best and latest checkpoints when it ends, as their
+    paths (tags ``checkpoint/best``, ``checkpoint/latest``) or as the files themselves
+    (``checkpoints: files``, artifacts under ``checkpoints/``); the predictions file of
+    ``predict``."""
+
+    def __init__(self, checkpoints: Literal["paths", "files"] = "paths") -> None:
+        if checkpoints not in ("paths", "files"):
+            raise ValueError(f"checkpoints must be 'paths' or 'files', got {checkpoints!r}")
+        self.checkpoints = checkpoints
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        folder = trainer.log_dir if stage == "fit" else None  # log_dir: every process asks
+        if folder and trainer.is_global_zero:
+            tag(trainer, {RUN_FOLDER: str(Path(folder).resolve())})
+            _name_after(Path(folder), trainer)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.fast_dev_run:
+            return
+        found = checkpoint_files(trainer)
+        if self.checkpoints == "paths":
+            tag(trainer, {f"checkpoint/{k}": str(path.resolve()) for k, path in found.items()})
+        for path in found.values() if self.checkpoints == "files" else ():
+            attach(trainer, path, "checkpoints")
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for callback in trainer.callbacks if trainer.is_global_zero else ():
+            if isinstance(callback, PredictionsWriter) and callback.written:
+                attach(trainer, callback.written)
+
+
+def _name_after(folder: Path, trainer: L.Trainer) -> None:
+    """An MLflow run the user did not name is named after its folder (``version_3``): its
+    random name comes from Python's generator, which the seed fixes, so every run of a
+    seeded config would be called the same."""
+    for logger in trainer.loggers:
+        if isinstance(logger, MLFlowLogger) and "mlflow.runName" not in (logger.tags or {}):
+            logger.experiment.set_tag(logger.run_id, "mlflow.runName", folder.name)
+
+
+def checkpoint_files(trainer: L.Trainer) -> dict[str, Path]:
+    """The run's best checkpoint (its first ``ModelCheckpoint``'s) and latest (``last.ckpt``),
+    those that exist."""
+    found = {}
+    best = trainer.checkpoint_callback
+    if isinstance(best, ModelCheckpoint) and best.best_model_path:
+        found["best"] = Path(best.best_model_path)
+    for callback in trainer.callbacks:
+        if isinstance(callback, LatestCheckpoint) and callback.path(trainer).is_file():
+            found["latest"] = callback.path(trainer)
+    return found
 
 
 def _metrics_line(trainer: L.Trainer) -> str:
@@ -231,9 +294,14 @@ def _metrics_line(trainer: L.Trainer) -> str:
 def run_dir(trainer: L.Trainer, ckpt_path: str | None) -> Path:
     """The folder of the run a checkpoint belongs to, else the trainer's log folder."""
     if ckpt_path:
-        ckpt = Path(ckpt_path).resolve()
-        return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+        return run_folder_of(ckpt_path)
     return Path(trainer.log_dir or trainer.default_root_dir)
+
+
+def run_folder_of(ckpt_path: str | Path) -> Path:
+    """The folder of the run that wrote a checkpoint (``<run>/checkpoints/x.ckpt``)."""
+    ckpt = Path(ckpt_path).resolve()
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
 class PredictionsWriter(L.Callback):
@@ -246,6 +314,7 @@ class PredictionsWriter(L.Callback):
     def __init__(self, filename: str = "predictions.csv") -> None:
         self.filename = filename
         self._batches: list[dict[str, torch.Tensor]] = []
+        self.written: Path | None = None  # the file the last predict wrote
 
     def _name(self, data) -> str:
         """``predictions.csv``, or after the file of new rows it predicts on."""
@@ -280,6 +349,7 @@ class PredictionsWriter(L.Callback):
             writer = csv.writer(handle)
             writer.writerow(table)
             writer.writerows(zip(*table.values(), strict=True))
+        self.written = path
         count = len(next(iter(outputs.values())))
         unanswered = f", and {len(left_out['row'])} rows it could not predict" if left_out else ""
         rank_zero_info(f"Predictions for {count} rows{unanswered} written to {path}")

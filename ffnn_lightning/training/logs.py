@@ -1,5 +1,5 @@
-"""The run's loggers: TensorBoard's, the config handed to trackers (MLflow), and reading back
-what a run logged."""
+"""The run's loggers: TensorBoard's; what the trackers (MLflow, W&B) are handed besides the
+metrics (the config, the checkpoints, the predictions); reading back what a run logged."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 from lightning.pytorch import loggers
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_only
@@ -92,11 +93,53 @@ class SaveConfig(SaveConfigCallback):
         super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
-        path = Path(self.folder, self.config_filename)
-        for logger in trainer.loggers:
-            if isinstance(logger, loggers.MLFlowLogger | loggers.WandbLogger):
-                logger.log_hyperparams({"config": self.config.clone().as_dict()})
+        for logger in trackers(trainer):
+            logger.log_hyperparams({"config": self.config.clone().as_dict()})
+        attach(trainer, Path(self.folder, self.config_filename))
+
+
+TRACKERS = (loggers.MLFlowLogger, loggers.WandbLogger)  # loggers that keep runs elsewhere
+
+
+def trackers(trainer: L.Trainer) -> list[loggers.Logger]:
+    return [logger for logger in trainer.loggers if isinstance(logger, TRACKERS)]
+
+
+def attach(trainer: L.Trainer, path: Path, folder: str | None = None) -> None:
+    """Hand a file to every tracker: an MLflow artifact (in ``folder``), a W&B run file."""
+    for logger in trackers(trainer):
+        if isinstance(logger, loggers.MLFlowLogger):
+            logger.experiment.log_artifact(logger.run_id, str(path), folder)
+        else:
+            base = path.parent.parent if folder else path.parent
+            logger.experiment.save(str(path), base_path=str(base), policy="now")
+
+
+def tag(trainer: L.Trainer, values: dict[str, str]) -> None:
+    """Name things (paths) on every tracker's run: MLflow tags, W&B summary values."""
+    for logger in trackers(trainer):
+        for name, value in values.items():
             if isinstance(logger, loggers.MLFlowLogger):
-                logger.experiment.log_artifact(logger.run_id, str(path))
-            elif isinstance(logger, loggers.WandbLogger):
-                logger.experiment.save(str(path), base_path=str(path.parent), policy="now")
+                logger.experiment.set_tag(logger.run_id, name, value)
+            else:
+                logger.experiment.summary[name] = value
+
+
+RUN_FOLDER = "run_folder"  # the tag that ties a tracker's run to its folder (and checkpoints)
+
+
+def run_with_folder(tracking_uri: str | None, experiment: str, folder: Path) -> str | None:
+    """The id of the newest MLflow run tagged with ``folder`` as its run folder, if any."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.{RUN_FOLDER} = '{folder.resolve()}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
