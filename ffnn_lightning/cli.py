@@ -20,6 +20,7 @@ from ffnn_lightning.class_paths import importable
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.model.module import FeedForwardModule
+from ffnn_lightning.training.calibration import Calibration
 from ffnn_lightning.training.callbacks import (
     BestCheckpoint,
     LatestCheckpoint,
@@ -79,6 +80,7 @@ class FFNNCLI(LightningCLI):
         for key, (base, cls, init_args) in CALLBACKS.items():
             default = {"class_path": f"{cls.__module__}.{cls.__name__}"}
             default.update({"init_args": init_args} if init_args else {})
+            default = None if init_args is None else default  # a slot off by default
             summary = cls.__doc__.split(".")[0].replace("\n", " ")
             parser.add_argument(
                 f"--{key}", type=base | None, default=default, help=f"{summary} (null: none)."
@@ -229,6 +231,8 @@ CALLBACKS = {
     "last_checkpoint": (L.Callback, LatestCheckpoint, {}),
     "summary": (L.Callback, RunSummary, {}),
     "trackers": (L.Callback, TrackerFiles, {}),  # MLflow's, W&B's; nothing without them
+    # off by default (None); on: --calibration ffnn_lightning.training.calibration.Calibration
+    "calibration": (L.Callback, Calibration, None),
 }
 
 

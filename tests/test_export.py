@@ -97,6 +97,7 @@ def exported(request, tmp_path_factory):
                 "--seed_everything=0",
                 "--trainer.enable_progress_bar=false",
                 "--trainer.enable_model_summary=false",
+                "--calibration=ffnn_lightning.training.calibration.Calibration",
             ]
         )
     checkpoint = Path(folder, cli.trainer.checkpoint_callback.best_model_path)
@@ -123,6 +124,12 @@ def test_onnx_gives_predicts_columns_and_values_on_a_new_file(exported, run_cli,
         assert (got["label"] == expected["label"]).all()
     numbers = [c for c in expected.columns if c.startswith(("probability", "prediction"))]
     np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
+
+
+def test_the_onnx_model_divides_by_the_checkpoints_temperature(exported):
+    task, checkpoint, _ = exported  # the test above: its probabilities are predict's
+    temperature = float(torch.load(checkpoint, weights_only=True)["state_dict"]["temperature"])
+    assert (temperature == 1.0) == (task == "regression")
 
 
 def test_onnx_and_predict_answer_every_row_the_gaps_with_a_reason(exported, run_cli, tmp_path):

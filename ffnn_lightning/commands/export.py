@@ -51,11 +51,13 @@ class Predictor(nn.Module):
         self.predict = module.task.predict
         self.register_buffer("target_mean", module.target_mean)
         self.register_buffer("target_std", module.target_std)
+        self.register_buffer("temperature", module.temperature)
         regression = module.task.name == "regression"
         self.outputs = ("prediction",) if regression else ("label", "probability")
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        outputs = model_outputs(member_axis(self.network(x)), self.target_mean, self.target_std)
+        outputs = member_axis(self.network(x))
+        outputs = model_outputs(outputs, self.target_mean, self.target_std, self.temperature)
         predicted = self.predict(outputs)
         if "label" in predicted:
             predicted["label"] = predicted["label"].reshape(-1)

@@ -94,6 +94,10 @@ class FeedForwardModule(L.LightningModule):
         for name, value in (("target_mean", mean), ("target_std", std)):
             value = None if value is None else torch.tensor(value, dtype=torch.float32)
             self.register_buffer(name, value, persistent=False)
+        # set after training by the Calibration callback (training/calibration.py): the
+        # logits' temperature (1: none) and the validation rows' conformal scores (none)
+        self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("conformal_scores", torch.empty(0))
         self.optimizer = optimizer
         self.lr_scheduler = lr_scheduler
         # only training is checkpointed mid-epoch; validation and test begin and end between
@@ -177,12 +181,17 @@ class FeedForwardModule(L.LightningModule):
         return target if self.target_mean is None else (target - self.target_mean) / self.target_std
 
     def model_outputs(self, outputs: Tensor) -> Tensor:
-        return model_outputs(outputs, self.target_mean, self.target_std)
+        return model_outputs(outputs, self.target_mean, self.target_std, self.temperature)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Refuse a checkpoint of another network shape, naming the first layer that differs."""
+        """Refuse a checkpoint of another network shape, naming the first layer that differs;
+        take its conformal scores whatever their number (a checkpoint from before calibration
+        has none, and temperature 1)."""
+        stored = checkpoint["state_dict"]
+        stored.setdefault("temperature", torch.ones(()))
+        self.conformal_scores = stored.setdefault("conformal_scores", torch.empty(0)).clone()
         own = self.state_dict()
-        for name, tensor in checkpoint["state_dict"].items():
+        for name, tensor in stored.items():
             mine = own.get(name)
             if (
                 isinstance(mine, Tensor)
@@ -201,12 +210,15 @@ def member_axis(outputs: Tensor) -> Tensor:
     return outputs.view(outputs.shape[0], -1, outputs.shape[-1])
 
 
-def model_outputs(outputs: Tensor, mean: Tensor | None, std: Tensor | None) -> Tensor:
+def model_outputs(
+    outputs: Tensor, mean: Tensor | None, std: Tensor | None, temperature: Tensor
+) -> Tensor:
     """The model's outputs from ``[rows, members, outputs]``: the members' mean, and a
-    regression's (trained on standardized targets) back in the target's units. Plain
-    PyTorch, shared with the exported model (:class:`ffnn_lightning.commands.export.Predictor`)."""
+    regression's (trained on standardized targets) back in the target's units; classes'
+    logits divided by their ``temperature``. Plain PyTorch, shared with the exported model
+    (:class:`ffnn_lightning.commands.export.Predictor`)."""
     outputs = outputs.mean(dim=1)
-    return outputs if mean is None else outputs * std + mean
+    return outputs / temperature if mean is None else outputs * std + mean
 
 
 def class_weights(

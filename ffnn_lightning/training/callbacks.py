@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.errors import TrainingDiverged
+from ffnn_lightning.training.calibration import conformal_threshold
 from ffnn_lightning.training.logs import RUN_FOLDER, attach, tag
 
 
@@ -309,10 +310,16 @@ class PredictionsWriter(L.Callback):
 
     Predictions on a file of new rows are named after it (``predictions-new_patients.csv``);
     an earlier predictions file is never replaced: the next free ``-2``, ``-3``... is taken.
+    With a ``coverage`` (0.9) each row also gets a split conformal prediction set of classes
+    (``set``: ``a|b``) or interval (``lower``, ``upper``) that holds the true answer that
+    often, from the validation rows' scores in the checkpoint (``Calibration`` callback).
     """
 
-    def __init__(self, filename: str = "predictions.csv") -> None:
+    def __init__(self, filename: str = "predictions.csv", coverage: float | None = None) -> None:
+        if coverage is not None:
+            conformal_threshold(torch.zeros(1), coverage)  # refuses a coverage outside (0, 1)
         self.filename = filename
+        self.coverage = coverage
         self._batches: list[dict[str, torch.Tensor]] = []
         self.written: Path | None = None  # the file the last predict wrote
 
@@ -337,7 +344,11 @@ class PredictionsWriter(L.Callback):
         }
         data = trainer.datamodule
         table = data.row_ids(data.predict_split) if hasattr(data, "row_ids") else {}
-        table.update(_named_columns(outputs, getattr(data, "class_names", None)))
+        names = getattr(data, "class_names", None)
+        table.update(_named_columns(outputs, names))
+        if self.coverage is not None:
+            threshold = conformal_threshold(pl_module.conformal_scores.cpu(), self.coverage)
+            table.update(conformal_columns(outputs, threshold, names))
         left_out = data.left_out_rows(data.predict_split) if hasattr(data, "left_out_rows") else {}
         table = _with_left_out(table, left_out)
         if "row" in table:  # in the order of the data's rows, whatever order the split drew
@@ -353,6 +364,26 @@ class PredictionsWriter(L.Callback):
         count = len(next(iter(outputs.values())))
         unanswered = f", and {len(left_out['row'])} rows it could not predict" if left_out else ""
         rank_zero_info(f"Predictions for {count} rows{unanswered} written to {path}")
+
+
+def conformal_columns(
+    outputs: dict[str, torch.Tensor], threshold: float, names: list[str] | None
+) -> dict[str, list]:
+    """A prediction set per row (every class whose probability is at least 1 - threshold)
+    or an interval (the prediction +- threshold)."""
+    if "probability" in outputs:
+        probability = outputs["probability"]
+        labels = names or [str(i) for i in range(probability.shape[1])]
+        kept = probability >= 1 - threshold
+        sets = [[name for name, k in zip(labels, row, strict=True) if k] for row in kept.tolist()]
+        return {"set": ["|".join(chosen) for chosen in sets]}
+    prediction = outputs["prediction"].reshape(len(outputs["prediction"]), -1)
+    columns = {}
+    for i in range(prediction.shape[1]):
+        suffix = f"_{i}" if prediction.shape[1] > 1 else ""
+        columns[f"lower{suffix}"] = (prediction[:, i] - threshold).tolist()
+        columns[f"upper{suffix}"] = (prediction[:, i] + threshold).tolist()
+    return columns
 
 
 def _with_left_out(table: dict[str, list], left_out: dict[str, list]) -> dict[str, list]:
