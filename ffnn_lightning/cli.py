@@ -375,6 +375,7 @@ COMMANDS = {
     "tune": "ffnn_lightning.commands.tune",
     "cv": "ffnn_lightning.commands.cv",
     "export": "ffnn_lightning.commands.export",
+    "explain": "ffnn_lightning.commands.explain",
 }
 
 
@@ -448,7 +449,7 @@ def main(
             "default_env": False,
             "prog": "python -m ffnn_lightning",
             "description": "Train, evaluate and predict (below); also `tune` (an Optuna study), "
-            "`cv` (k-fold cross-validation), `compare` (one run per config) and `export` "
-            "(ONNX): python -m ffnn_lightning tune --help",
+            "`cv` (k-fold cross-validation), `compare` (one run per config), `export` "
+            "(ONNX) and `explain` (which columns matter): python -m ffnn_lightning tune --help",
         },
     )
