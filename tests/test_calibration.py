@@ -4,6 +4,7 @@ their coverage on fresh rows."""
 
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ffnn_lightning.training.calibration import (
     fit_temperature,
     nll,
 )
+from ffnn_lightning.training.callbacks import PredictionsWriter
 from tests.conftest import CONFIGS
 
 CALIBRATED = ["--calibration", "ffnn_lightning.training.calibration.Calibration"]
@@ -28,6 +30,18 @@ OVERFIT = [
     "--data.init_args.n_samples=1000", "--data.init_args.cluster_std=12.0",
     "--trainer.max_epochs=40", *QUIET,
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def overfit(tmp_path_factory):
+    """One calibrated fit of the over-confident model, shared: the tests only read it."""
+    from ffnn_lightning.cli import main
+
+    folder = tmp_path_factory.mktemp("overfit")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        cli = main(["fit", *OVERFIT, *CALIBRATED, "--trainer.enable_model_summary=false"])
+    return cli, folder / cli.trainer.log_dir
 
 
 def drawn_labels(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -56,18 +70,18 @@ def test_validation_rows_that_are_all_right_do_not_make_it_certain():
     assert 0.3 < temperature < 3  # the plain optimum is T -> 0
 
 
-def test_fit_lowers_the_validation_log_loss_of_an_overconfident_model(run_cli):
-    cli = run_cli("fit", *OVERFIT, *CALIBRATED)
+def test_fit_lowers_the_validation_log_loss_of_an_overconfident_model(overfit):
+    cli, folder = overfit
     metrics = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
     assert metrics["val/temperature"] > 1.2  # over-confident: the logits are softened
     assert metrics["val/nll"] < 0.9 * metrics["val/nll_raw"]
     assert metrics["val/ece"] < metrics["val/ece_raw"]
-    assert (Path(cli.trainer.log_dir) / "reliability.png").is_file()
+    assert (folder / "reliability.png").is_file()
 
 
-def test_the_temperature_keeps_every_label_and_reaches_the_checkpoint(run_cli, tmp_path):
-    cli = run_cli("fit", *OVERFIT, *CALIBRATED)
-    module = cli.model.eval()
+def test_the_temperature_keeps_every_label_and_reaches_the_checkpoint(overfit):
+    cli, folder = overfit
+    module = copy.deepcopy(cli.model).eval()
     x = cli.datamodule.tensors["val"][0]
     with torch.no_grad():
         calibrated = module.predict_step((x,), 0)
@@ -75,16 +89,15 @@ def test_the_temperature_keeps_every_label_and_reaches_the_checkpoint(run_cli, t
         raw = module.predict_step((x,), 0)
     assert torch.equal(calibrated["label"], raw["label"])
     assert not torch.allclose(calibrated["probability"], raw["probability"])
-    stored = torch.load(Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    stored = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
     assert float(stored["state_dict"]["temperature"]) == pytest.approx(
         float(cli.trainer.callback_metrics["val/temperature"])
     )
     assert stored["state_dict"]["conformal_scores"].shape == (len(x),)
 
 
-def test_test_reports_the_log_loss_before_and_after(run_cli):
-    cli = run_cli("fit", *OVERFIT, *CALIBRATED)
-    ckpt = str(Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt")
+def test_test_reports_the_log_loss_before_and_after(overfit, run_cli):
+    ckpt = str(overfit[1] / "checkpoints" / "last.ckpt")
     tested = run_cli("test", "--ckpt_path", ckpt, *CALIBRATED, *QUIET)
     metrics = {k: float(v) for k, v in tested.trainer.callback_metrics.items()}
     assert metrics["test/nll"] < metrics["test/nll_raw"]
@@ -142,12 +155,12 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_predict_gives_sets_that_hold_the_test_rows_classes(run_cli):
-    cli = run_cli("fit", *OVERFIT, *CALIBRATED)
-    ckpt = str(Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt")
+def test_predict_gives_sets_that_hold_the_test_rows_classes(overfit, run_cli):
+    ckpt = str(overfit[1] / "checkpoints" / "last.ckpt")
     coverage = ["--predictions.init_args.coverage=0.9"]
-    run_cli("predict", "--ckpt_path", ckpt, *coverage, *QUIET)
-    rows = read_rows(Path(cli.trainer.log_dir) / "predictions.csv")
+    cli = run_cli("predict", "--ckpt_path", ckpt, *coverage, *QUIET)
+    (writer,) = [c for c in cli.trainer.callbacks if isinstance(c, PredictionsWriter)]
+    rows = read_rows(writer.written)
     covered = np.mean([row["target"] in row["set"].split("|") for row in rows])
     assert 0.84 <= covered <= 0.96  # 200 rows: 0.9 within a few points
     assert any("|" in row["set"] for row in rows)  # unsure rows get more than one class
