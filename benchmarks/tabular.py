@@ -92,7 +92,12 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 TEMPLATES: dict[str, list[Path]] = {
     "template MLP": [],
     "strong preset": [CONFIGS / "presets" / "strong.yaml"],
+    "strong, uncalibrated": [
+        CONFIGS / "presets" / "strong.yaml",
+        CONFIGS / "presets" / "ablation" / "no_calibration.yaml",
+    ],
 }
+COVERAGE = 0.9  # of the conformal sets and intervals of the models that have their scores
 
 
 class Scores(NamedTuple):
@@ -101,6 +106,7 @@ class Scores(NamedTuple):
     score: float  # the kind's metric
     log_loss: float
     seconds: float
+    coverage: float = math.nan  # how often the 90% conformal set or interval holds the answer
 
 
 def template_mlp(
@@ -129,10 +135,35 @@ def template_mlp(
     evaluate = cli.trainer.test if on == "test" else cli.trainer.validate
     (scores,) = evaluate(cli.model, datamodule=cli.datamodule, ckpt_path="best", verbose=False)
     kind = kind_of(name)
+    loss, coverage = held_out_log_loss_and_coverage(cli, "test" if on == "test" else "val")
     if kind == "regression":
-        return Scores(math.sqrt(scores[f"{on}/mse"]), math.nan, seconds)
+        return Scores(math.sqrt(scores[f"{on}/mse"]), math.nan, seconds, coverage)
     score = scores[f"{on}/bal_acc" if kind == "imbalanced" else f"{on}/acc"]
-    return Scores(score, scores[f"{on}/loss"], seconds)
+    return Scores(score, loss, seconds, coverage)
+
+
+def held_out_log_loss_and_coverage(cli, split: str) -> tuple[float, float]:
+    """The log loss of the rows' probabilities as ``predict`` gives them (with the
+    checkpoint's temperature; not the training loss, which label smoothing changes), and the
+    share of rows whose 90% conformal set or interval holds the answer (NaN without scores)."""
+    import torch
+
+    from ffnn_lightning.training.calibration import conformal_scores, conformal_threshold, nll
+
+    model = cli.model.eval()
+    x, y = (t.to(model.device) for t in cli.datamodule.tensors[split])
+    with torch.no_grad():
+        raw = model(x).mean(dim=1)
+    loss = (
+        float(nll(model.model_outputs(raw.unsqueeze(1)), y))
+        if model.task.is_classification
+        else math.nan
+    )
+    if model.conformal_scores.numel() == 0:
+        return loss, math.nan
+    threshold = conformal_threshold(model.conformal_scores.cpu(), COVERAGE)
+    held = conformal_scores(model, raw, y).cpu()
+    return loss, float((held <= threshold).float().mean())
 
 
 def sklearn_mlp(seed: int, regression: bool):
@@ -259,11 +290,34 @@ def table(results: dict, kind: str, on: str = "test") -> str:
         statistics.median(r.seconds for runs in results.values() for r in runs[m]) for m in models
     ]
     lines.append("| median s | " + " | ".join(f"{s:.2f}" for s in seconds) + " |")
+    if kind != "regression":
+        losses = {n: {m: statistics.mean(r.log_loss for r in rs) for m, rs in b.items()}
+                  for n, b in results.items()}  # fmt: skip
+        ranked = [dict(zip(models, rankdata([v[m] for m in models]), strict=True))
+                  for v in losses.values()]  # fmt: skip
+        means = [statistics.mean(r[m] for r in ranked) for m in models]
+        lines.append("| mean rank, log loss | " + " | ".join(f"{v:.2f}" for v in means) + " |")
+    lines.append(coverage_line(results, models))
     rows = {"test": "Test", "val": "Validation"}[on]
     legend = f"{rows} {metric}, mean ± std over seeds" + (
         "" if kind == "regression" else f" (mean {rows.lower()} log loss)"
     )
     return f"{legend}, #rank by {metric}.\n\n" + "\n".join(lines) + "\n"
+
+
+def coverage_line(results: dict, models: list[str]) -> str:
+    """The median over data sets of each model's mean coverage of its 90% sets (and the
+    lowest and highest set), where it has conformal scores."""
+    cells = []
+    for model in models:
+        per_set = [statistics.mean(r.coverage for r in b[model]) for b in results.values()]
+        per_set = [v for v in per_set if not math.isnan(v)]
+        cells.append(
+            f"{statistics.median(per_set):.3f} ({min(per_set):.2f}-{max(per_set):.2f})"
+            if per_set
+            else ""
+        )
+    return f"| coverage of {COVERAGE:.0%} sets, median (range) | " + " | ".join(cells) + " |"
 
 
 def _loss(runs: list[Scores]) -> str:

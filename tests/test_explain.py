@@ -87,3 +87,24 @@ def test_integrated_gradients_add_up_to_the_output_minus_the_baselines():
 def test_explain_refuses_a_missing_checkpoint(tmp_path):
     with pytest.raises(SystemExit, match="does not exist"):
         run(["explain", "--ckpt_path", str(tmp_path / "nothing.ckpt")])
+
+
+def test_a_callback_logs_the_importance_at_the_end_of_fit(run_cli, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ffnn_lightning.training.attribution import ColumnImportance
+
+    table("binary").to_csv(tmp_path / "table.csv", index=False)
+    cli = run_cli(
+        "fit", "--data=ffnn_lightning.data.FileDataModule", "--data.path=table.csv",
+        "--data.target=y", "--trainer.max_epochs=10", "--trainer.enable_progress_bar=false",
+        "--trainer.callbacks+=ffnn_lightning.training.attribution.ColumnImportance",
+        "--trainer.callbacks.repeats=2",
+    )  # fmt: skip
+    (callback,) = [c for c in cli.trainer.callbacks if isinstance(c, ColumnImportance)]
+    assert {name for name, _, _ in callback.ranked[:2]} == DECISIVE
+    folder = Path(cli.trainer.log_dir)
+    assert (folder / "importance.png").is_file()
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    assert "importance/columns" in events.Tags()["images"]
