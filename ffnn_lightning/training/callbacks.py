@@ -337,6 +337,7 @@ class PredictionsWriter(L.Callback):
         self._batches.append(outputs)
 
     def on_predict_end(self, trainer, pl_module) -> None:
+        folder = run_dir(trainer, trainer.ckpt_path)  # every process: log_dir is collective
         if not self._batches or not trainer.is_global_zero:
             return
         outputs = {
@@ -354,7 +355,7 @@ class PredictionsWriter(L.Callback):
         if "row" in table:  # in the order of the data's rows, whatever order the split drew
             order = sorted(range(len(table["row"])), key=table["row"].__getitem__)
             table = {name: [column[i] for i in order] for name, column in table.items()}
-        path = _free_path(run_dir(trainer, trainer.ckpt_path) / self._name(data))
+        path = _free_path(folder / self._name(data))
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)

@@ -270,11 +270,12 @@ class NetworkInsight(L.Callback):
             rank_zero_info(f"NetworkInsight: no decision boundary ({reason}).")
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        if not self.frames or not trainer.is_global_zero or not trainer.log_dir:
+        log_dir = trainer.log_dir  # every process asks: a collective call under DDP
+        if not self.frames or not trainer.is_global_zero or not log_dir:
             return
         from PIL import Image
 
-        folder = Path(trainer.log_dir)
+        folder = Path(log_dir)
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(self.frames[-1]).save(folder / "decision_boundary.png")
         frames = [Image.fromarray(f) for f in self.frames]
