@@ -246,9 +246,9 @@ class TrackerFiles(L.Callback):
             _name_after(Path(folder), trainer)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        found = checkpoint_files(trainer)  # every process: it asks for log_dir, a broadcast
         if not trainer.is_global_zero or trainer.fast_dev_run:
             return
-        found = checkpoint_files(trainer)
         if self.checkpoints == "paths":
             tag(trainer, {f"checkpoint/{k}": str(path.resolve()) for k, path in found.items()})
         for path in found.values() if self.checkpoints == "files" else ():
