@@ -124,8 +124,6 @@ def template_mlp(
         f"--seed_everything={seed}",
         f"--data.init_args.seed={seed}",
         f"--trainer.max_epochs={epochs}",
-        # label smoothing is for classes: an overlay's is dropped on regression
-        *(["--model.label_smoothing=0"] if kind_of(name) == "regression" else []),
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
     ]

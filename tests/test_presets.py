@@ -32,6 +32,17 @@ def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
     assert any(isinstance(c, EarlyStopping) for c in cli.trainer.callbacks)
 
 
+@pytest.mark.parametrize("config", ["regression.yaml", "iris.yaml"])
+def test_the_strong_preset_serves_every_task(config, run_cli, caplog):
+    preset = ("--config", f"{CONFIGS}/{config}", "--config", f"{CONFIGS}/presets/strong.yaml")
+    cli = run_cli("fit", *preset, "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false")
+    regression = cli.model.task.name == "regression"
+    assert cli.model.conformal_scores.numel() == len(cli.datamodule.tensors["val"][0])
+    assert ("label_smoothing (0.1) is for classes: not used." in caplog.text) == regression
+    if not regression:
+        assert cli.model.loss_fn.label_smoothing == pytest.approx(0.1)
+
+
 def test_early_stopping_leaves_test_the_best_epochs_weights(run_cli):
     cli = run_cli(
         "fit",

@@ -13,6 +13,7 @@ from typing import Literal
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from ffnn_lightning.errors import InputError
@@ -45,6 +46,8 @@ class FeedForwardModule(L.LightningModule):
             binary ``bce`` takes them as ``pos_weight = w1 / w0``. ``None``: every row alike.
         label_smoothing: classes only: train towards targets moved this share of the way to
             the uniform distribution (0.1: a common choice), against over-confident outputs.
+            A regression has no labels to smooth: it trains without, and says so (so that
+            one preset serves every task).
         data_info: what the data's fit knows (linked from the data by the CLI; without it,
             the chapter's 64 inputs and one binary output): widths, task, class counts, the
             target's scale (regression learns standardized targets; metrics and predictions
@@ -79,6 +82,9 @@ class FeedForwardModule(L.LightningModule):
         if not 0.0 <= label_smoothing < 1.0:
             raise InputError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
         weights = class_weights(class_weight, info.get("class_counts"))
+        if label_smoothing and not self.task.is_classification:
+            rank_zero_info(f"label_smoothing ({label_smoothing}) is for classes: not used.")
+            label_smoothing = 0.0
         self.loss_fn = self.task.loss(loss, width, weights, label_smoothing)
         self.network = build_network(
             network,
