@@ -147,6 +147,7 @@ def test_predictions_of_a_drawn_split_come_in_the_datas_row_order(run_cli):
     assert positions == sorted(positions) and positions != list(range(len(positions)))
 
 
+@pytest.mark.slow  # a process of its own: Python and Lightning start up again
 def test_output_to_a_file_is_one_plain_line_per_epoch(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "ffnn_lightning", "fit", "--config", ADAM, *SHORT],

@@ -18,7 +18,7 @@ from tests.conftest import build_module
 DECISIVE = {"x3", "shade"}
 
 
-def table(task: str, rows: int = 1500, seed: int = 0) -> pd.DataFrame:
+def table(task: str, rows: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Ten columns, two of which decide the target: the number x3 and the category shade."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(9)})
@@ -43,7 +43,7 @@ def test_the_two_deciding_columns_rank_first_in_both_explanations(task, run_cli,
     table(task).to_csv(tmp_path / "table.csv", index=False)
     cli = run_cli(
         "fit", "--data=ffnn_lightning.data.FileDataModule", "--data.path=table.csv",
-        "--data.target=y", "--trainer.max_epochs=15", "--trainer.enable_progress_bar=false",
+        "--data.target=y", "--trainer.max_epochs=10", "--trainer.enable_progress_bar=false",
         "--model.network.hidden=[32, 32]",
     )  # fmt: skip
     checkpoint = Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
@@ -58,6 +58,7 @@ def test_the_two_deciding_columns_rank_first_in_both_explanations(task, run_cli,
     assert (folder / "importance.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # the fast set keeps one test of the kind
 def test_explain_takes_the_rows_of_another_file(run_cli, tmp_path):
     table("binary").to_csv(tmp_path / "table.csv", index=False)
     cli = run_cli(

@@ -31,7 +31,10 @@ def fit_args(network: str, task: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("network", list(NETWORKS))
+@pytest.mark.parametrize(
+    "network",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "tabm" else n for n in NETWORKS],
+)  # TabM, the slowest, in the slow set
 def test_a_shipped_network_resumes_and_exports_what_predict_gives(network, run_cli, tmp_path):
     task = "multiclass" if network == "tabm" else "regression"  # TabM reads the coded shops
     table(task, 200).to_csv("train.csv", index=False)

@@ -69,6 +69,7 @@ def test_the_preset_leaves_the_embedding_out_of_a_table_under_its_min_rows(run_c
     assert cli.model.network.network.layers[0].in_features == 30  # the inputs as they are
 
 
+@pytest.mark.slow  # the fast set predicts from checkpoints elsewhere
 def test_a_checkpoint_predicts_new_rows_with_the_network_it_was_trained_with(run_cli, tmp_path):
     from tests.test_predict import PETS, pets
 

@@ -54,6 +54,7 @@ def test_the_overlay_gives_mlflow_what_tensorboard_has(run_cli, tmp_path):
     assert Path(cli.trainer.log_dir).name == "version_0"  # TensorBoard's folder is the run's
 
 
+@pytest.mark.slow  # the fast set keeps one test of the kind
 def test_checkpoints_can_go_to_mlflow_as_their_paths(run_cli, tmp_path):
     paths = "--trackers.init_args.checkpoints=paths"
     cli = run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path), paths)
@@ -97,6 +98,7 @@ def test_mlflow_alone_still_has_a_run_folder_for_config_and_checkpoints(run_cli,
     )
 
 
+@pytest.mark.slow  # the fast set keeps one test of the kind
 def test_a_run_with_both_loggers_resumes_from_its_last_checkpoint(run_cli, tmp_path):
     run_cli("fit", "--config", ADAM, "--config", OVERLAY, *SHORT, *QUIET, at(tmp_path))
     resumed = run_cli(
@@ -205,6 +207,7 @@ def test_cross_validations_folds_are_children_of_one_run_with_the_means(tmp_path
     assert (tmp_path / "lightning_logs" / "cv_0" / "fold_1" / "config.yaml").is_file()
 
 
+@pytest.mark.slow  # the fast set keeps one test of the kind
 def test_compare_groups_its_runs_under_one_mlflow_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sgd = str(CONFIGS / "blobs_sgd.yaml")
