@@ -166,6 +166,7 @@ def test_predict_gives_sets_that_hold_the_test_rows_classes(overfit, run_cli):
     assert any("|" in row["set"] for row in rows)  # unsure rows get more than one class
 
 
+@pytest.mark.slow  # one more fit or study: the slow set (CI runs both)
 def test_predict_gives_intervals_for_a_regression(run_cli):
     regression = ["--config", str(CONFIGS / "regression.yaml"), "--trainer.max_epochs=10"]
     cli = run_cli("fit", *regression, *QUIET, *CALIBRATED)

@@ -90,6 +90,7 @@ def test_explain_refuses_a_missing_checkpoint(tmp_path):
         run(["explain", "--ckpt_path", str(tmp_path / "nothing.ckpt")])
 
 
+@pytest.mark.slow  # one more fit or study: the slow set (CI runs both)
 def test_a_callback_logs_the_importance_at_the_end_of_fit(run_cli, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -166,6 +166,7 @@ def test_a_missing_column_is_named(exported):
         onnx_predictions(model, new)
 
 
+@pytest.mark.slow  # one more fit or study: the slow set (CI runs both)
 def test_a_model_fitted_on_arrays_takes_the_files_columns_in_order(run_cli, tmp_path):
     cli = run_cli(
         "fit", "--config", f"{CONFIGS}/blobs_adam.yaml", "--data.n_samples=300",

@@ -51,6 +51,7 @@ def test_a_shipped_network_resumes_and_exports_what_predict_gives(network, run_c
     np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # one more fit or study: the slow set (CI runs both)
 def test_tabm_runs_under_tune(run_cli, tmp_path):
     from ffnn_lightning.commands.tune import main as tune
 

@@ -32,7 +32,9 @@ def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
     assert any(isinstance(c, EarlyStopping) for c in cli.trainer.callbacks)
 
 
-@pytest.mark.parametrize("config", ["regression.yaml", "iris.yaml"])
+@pytest.mark.parametrize(
+    "config", ["regression.yaml", pytest.param("iris.yaml", marks=pytest.mark.slow)]
+)  # classes: the other preset tests
 def test_the_strong_preset_serves_every_task(config, run_cli, caplog):
     preset = ("--config", f"{CONFIGS}/{config}", "--config", f"{CONFIGS}/presets/strong.yaml")
     cli = run_cli("fit", *preset, "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false")

@@ -117,6 +117,7 @@ def test_a_checkpoint_whose_class_cannot_be_imported_is_one_line(user_folder, mo
     )
 
 
+@pytest.mark.slow  # one more fit or study: the slow set (CI runs both)
 def test_tune_searches_an_argument_of_a_module_subclass(user_folder):
     space = {"model.l1": {"type": "categorical", "choices": [0.0, 0.001]}}
     (user_folder / "space.yaml").write_text(yaml.safe_dump(space))
