@@ -5,6 +5,7 @@ line without the package."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,6 @@ def server(tmp_path):
     """A ``mlflow server`` on 127.0.0.1 at a free port, stopped after the test."""
     import socket
     import subprocess
-    import time
     import urllib.request
 
     with socket.socket() as probe:
@@ -243,9 +243,15 @@ def test_wandb_offline_keeps_a_run_folder_with_the_config_and_the_metrics(
     (folder,) = (tmp_path / "wandb").glob("offline-run-*")
     saved = (folder / "files" / "config.yaml").read_text()
     assert saved == (Path(cli.trainer.log_dir) / "config.yaml").read_text()
-    # the run's records (wandb's own binary format: each value's name is stored as text)
-    records = next(folder.glob("run-*.wandb")).read_bytes()
+    # the run's records (wandb's own binary format: each value's name is stored as text),
+    # written by wandb's service process, which may still be writing when finish() returns
     names = (b"train/loss", b"val/acc", b"config", b"n_samples", b"trainer/global_step")
-    for name in (*names, b"run_folder", b"checkpoint/latest"):  # the last two: its summary
+    names += (b"run_folder", b"checkpoint/latest")  # the last two: its summary
+    for _ in range(40):
+        records = next(folder.glob("run-*.wandb")).read_bytes()
+        if all(name in records for name in names):
+            break
+        time.sleep(0.5)
+    for name in names:
         assert name in records, name
     assert records.count(b"val/loss") >= 2  # one history row per epoch, at least
