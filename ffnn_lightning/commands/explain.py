@@ -21,7 +21,6 @@ Needs nothing but the checkpoint: its data module remakes its rows with the stor
 
 from __future__ import annotations
 
-import argparse
 import csv
 import importlib
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ffnn_lightning.commands.export import load
+from ffnn_lightning.commands.export import checked, checkpoint_parser, load
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.training.attribution import (
     Wrapped,
@@ -91,24 +90,13 @@ def write_attributions(model: Wrapped, features: Any, rows: int, steps: int, fol
 
 
 def main(argv: list[str]) -> Path:
-    parser = argparse.ArgumentParser(
-        prog="python -m ffnn_lightning explain", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--ckpt_path", type=Path, required=True, help="a checkpoint of fit")
+    parser = checkpoint_parser("explain", __doc__.splitlines()[0])
     parser.add_argument("--data.path", dest="path", help="a file of rows with targets to explain")
     parser.add_argument("--repeats", type=int, default=5, help="shuffles per column")
     parser.add_argument("--rows", type=int, default=200, help="rows given attributions")
     parser.add_argument("--steps", type=int, default=32, help="integrated gradients' steps")
     parser.add_argument("--output", type=Path, help="the folder (default: the run folder)")
-    parser.add_argument(
-        "--weights_only",
-        type=lambda text: text.lower() not in ("false", "0"),
-        default=True,
-        help="false: trust the checkpoint whole (its pickle, and classes from anywhere)",
-    )
-    args = parser.parse_args(argv)
-    if not args.ckpt_path.is_file():
-        raise InputError(f"checkpoint {str(args.ckpt_path)!r} does not exist.")
+    args = checked(parser.parse_args(argv))
     for name in ("repeats", "rows", "steps"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}.")

@@ -328,21 +328,33 @@ WRITERS = {"onnx": write_onnx, "torchscript": write_torchscript}
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-def main(argv: list[str]) -> None:
+def checkpoint_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """The parser of a command that reads a checkpoint: ``--ckpt_path`` and
+    ``--weights_only``, which ``checked`` then checks."""
     parser = argparse.ArgumentParser(
-        prog="python -m ffnn_lightning export", description=__doc__.splitlines()[0]
+        prog=f"python -m ffnn_lightning {command}", description=description
     )
     parser.add_argument("--ckpt_path", type=Path, required=True, help="a checkpoint of fit")
-    parser.add_argument("--format", choices=sorted(WRITERS), default="onnx")
-    parser.add_argument("--output", type=Path, help="the file (default: beside the checkpoint)")
     parser.add_argument(
         "--weights_only",
         type=lambda text: text.lower() not in ("false", "0"),
         default=True,
         help="false: trust the checkpoint whole (its pickle, and classes from anywhere)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def checked(args: argparse.Namespace) -> argparse.Namespace:
+    """The parsed options, once their checkpoint exists."""
     if not args.ckpt_path.is_file():
         raise InputError(f"checkpoint {str(args.ckpt_path)!r} does not exist.")
+    return args
+
+
+def main(argv: list[str]) -> None:
+    parser = checkpoint_parser("export", __doc__.splitlines()[0])
+    parser.add_argument("--format", choices=sorted(WRITERS), default="onnx")
+    parser.add_argument("--output", type=Path, help="the file (default: beside the checkpoint)")
+    args = checked(parser.parse_args(argv))
     written = export(args.ckpt_path, args.format, args.output, not args.weights_only)
     print(f"Written: {written}")
