@@ -5,10 +5,22 @@ import importlib.abc
 import importlib.util
 import sys
 
-from ffnn_lightning.data import BlobsDataModule, TabularDataModule
-from ffnn_lightning.model import FeedForwardModule, FeedForwardNetwork
+# the names the package offers, imported when first used: ``python -m ffnn_lightning --help``
+# loads neither PyTorch nor Lightning
+EXPORTS = {
+    "BlobsDataModule": "ffnn_lightning.data",
+    "TabularDataModule": "ffnn_lightning.data",
+    "FeedForwardModule": "ffnn_lightning.model",
+    "FeedForwardNetwork": "ffnn_lightning.model",
+}
+__all__ = sorted(EXPORTS)
 
-__all__ = ["BlobsDataModule", "FeedForwardModule", "FeedForwardNetwork", "TabularDataModule"]
+
+def __getattr__(name: str):
+    if name not in EXPORTS:
+        raise AttributeError(f"module 'ffnn_lightning' has no attribute {name!r}")
+    return getattr(importlib.import_module(EXPORTS[name]), name)
+
 
 # Modules that moved when the package was grouped by job: configs and saved config.yaml files
 # name classes by these paths, which keep working as aliases of the new modules.

@@ -1,4 +1,10 @@
-from ffnn_lightning.cli import run
+import sys
 
-if __name__ == "__main__":
+if sys.argv[1:] in (["-h"], ["--help"]):
+    from ffnn_lightning.commands import overview
+
+    print(overview())
+else:
+    from ffnn_lightning.cli import run
+
     run()

@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from ffnn_lightning.class_paths import importable
+from ffnn_lightning.commands import COMMANDS
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.model.module import FeedForwardModule
@@ -370,15 +371,6 @@ def _newest_last_checkpoint(runs: Path) -> Path:
 
 
 # commands beside LightningCLI's, each a module with main(args)
-COMMANDS = {
-    "compare": "ffnn_lightning.commands.compare",
-    "tune": "ffnn_lightning.commands.tune",
-    "cv": "ffnn_lightning.commands.cv",
-    "export": "ffnn_lightning.commands.export",
-    "explain": "ffnn_lightning.commands.explain",
-}
-
-
 def run(args: list[str] | None = None) -> None:
     """The command line's entry point: :func:`main`, or ``tune``/``cv``, with the template's
     own errors (a bad value, a diverged run) reported in one line and exit status 1 instead of
@@ -387,7 +379,7 @@ def run(args: list[str] | None = None) -> None:
     try:
         if args and args[0] in COMMANDS:
             quiet_known_notices()
-            importlib.import_module(COMMANDS[args[0]]).main(args[1:])
+            importlib.import_module(COMMANDS[args[0]][0]).main(args[1:])
         else:
             main(args)
     except Exception as error:

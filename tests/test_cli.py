@@ -179,3 +179,26 @@ def test_in_a_terminal_the_bar_ends_on_the_last_epochs_values(run_cli, monkeypat
     shown = dict(item.split("=") for item in bar.train_progress_bar.postfix.split(", "))
     logged = cli.trainer.callback_metrics["train/loss"].item()
     assert float(shown["train/loss"]) == pytest.approx(logged, rel=1e-2)
+
+
+def test_top_level_help_loads_neither_torch_nor_lightning():
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['ffnn_lightning', '--help']\n"
+        "runpy.run_module('ffnn_lightning', run_name='__main__')\n"
+        "print(sorted({'torch', 'lightning'} & set(sys.modules)))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert shown.splitlines()[-1] == "[]"
+    assert "python -m ffnn_lightning <command> --help" in shown
+
+
+def test_top_level_help_names_every_command():
+    from ffnn_lightning.cli import FFNNCLI
+    from ffnn_lightning.commands import COMMANDS, LIGHTNING_COMMANDS, overview
+
+    assert set(LIGHTNING_COMMANDS) == set(FFNNCLI.subcommands())
+    listed = {line.split()[0] for line in overview().splitlines() if line.startswith("  ")}
+    assert set(COMMANDS) | set(LIGHTNING_COMMANDS) <= listed

@@ -1,2 +1,41 @@
-"""The commands beside LightningCLI's: ``tune``, ``cv``, ``compare`` and ``export``, each a
-module with ``main(argv)`` that ``python -m ffnn_lightning <command>`` dispatches to."""
+"""The commands beside LightningCLI's: ``tune``, ``cv``, ``compare``, ``export`` and ``explain``,
+each a module with ``main(argv)`` that ``python -m ffnn_lightning <command>`` dispatches to.
+
+This module imports nothing heavy: ``python -m ffnn_lightning --help`` prints :func:`overview`
+without loading PyTorch or Lightning; each command's own ``--help`` lists its options."""
+
+from __future__ import annotations
+
+# command -> (module, what it does)
+COMMANDS = {
+    "tune": ("ffnn_lightning.commands.tune", "an Optuna study over a search space"),
+    "cv": ("ffnn_lightning.commands.cv", "k-fold cross-validation, one fit per fold"),
+    "compare": ("ffnn_lightning.commands.compare", "one fit per config, side by side"),
+    "export": ("ffnn_lightning.commands.export", "a checkpoint as ONNX or TorchScript"),
+    "explain": ("ffnn_lightning.commands.explain", "which input columns matter"),
+}
+# LightningCLI's subcommands (FFNNCLI.subcommands(), lr_find added)
+LIGHTNING_COMMANDS = {
+    "fit": "train, validating each epoch; checkpoints and logs in lightning_logs/",
+    "validate": "one pass over the validation rows (--ckpt_path)",
+    "test": "one pass over the test rows (--ckpt_path)",
+    "predict": "predictions.csv for every row of a file (--ckpt_path, --data.path)",
+    "lr_find": "Lightning's learning-rate finder, with a plot",
+}
+
+
+def overview() -> str:
+    """The top-level help: every command in a line."""
+    lines = [
+        "usage: python -m ffnn_lightning <command> [--config CONFIG] [options]",
+        "",
+        "A feed-forward network on a table, configured from YAML and flags.",
+        "",
+        "commands:",
+        *(f"  {name:<10}{what}" for name, what in LIGHTNING_COMMANDS.items()),
+        *(f"  {name:<10}{what}" for name, (_, what) in COMMANDS.items()),
+        "",
+        "python -m ffnn_lightning <command> --help lists a command's options; for example",
+        "  python -m ffnn_lightning fit --config configs/blobs_adam.yaml",
+    ]
+    return "\n".join(lines)
