@@ -80,3 +80,41 @@ def test_a_state_from_the_end_of_an_epoch_starts_the_next_one_whole():
     resumed.load_state_dict(batches.state_dict())
     resumed.set_epoch(1)
     assert rows_of(resumed) == list(range(12))
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (1, 16),
+        (500, 16),
+        (724, 16),
+        (725, 32),
+        (3456, 128),
+        (5000, 128),
+        (12000, 512),
+        (10**7, 512),
+    ],
+)
+def test_auto_batch_size_gives_about_32_steps_per_epoch_within_16_to_512(rows, expected):
+    from ffnn_lightning.data.base import auto_batch_size
+
+    assert auto_batch_size(rows) == expected
+
+
+def test_auto_batch_size_is_chosen_from_the_training_rows():
+    from ffnn_lightning.data import MoonsDataModule
+
+    data = MoonsDataModule(n_samples=5000, batch_size="auto", val_fraction=0.2)
+    data.prepare()
+    assert data.batch_size == 128  # 4,000 training rows / 32 = 125
+    assert len(data.train_dataloader()) == 32
+    assert data.hparams.batch_size == "auto"  # what a checkpoint records
+
+
+@pytest.mark.parametrize("bad", [0, -4, "big", 2.5, True])
+def test_batch_size_other_than_a_count_auto_or_null_is_refused(bad):
+    from ffnn_lightning.data import MoonsDataModule
+    from ffnn_lightning.errors import InputError
+
+    with pytest.raises(InputError, match="batch_size must be a positive integer, 'auto'"):
+        MoonsDataModule(batch_size=bad)
