@@ -131,27 +131,37 @@ def ece(logits: Tensor, target: Tensor, bins: int = 15) -> Tensor:
     )
 
 
-def fit_temperature(logits: Tensor, target: Tensor, steps: int = 100) -> float:
-    """The temperature T > 0 that minimizes the log loss of ``logits / T`` (Guo et al. 2017),
-    by L-BFGS on log T. Where every row is right that optimum is T -> 0, certainty: then one
-    pseudo-row spread over the classes (Laplace's rule of succession) joins them."""
+def fit_temperature(logits: Tensor, target: Tensor, steps: int = 50) -> float:
+    """The temperature T > 0 that minimizes the log loss of ``logits / T`` (Guo et al. 2017).
+    The loss is convex in 1/T, with the softmax's mean and variance of the logits as its first
+    and second derivatives, so Newton's method on 1/T (halving a step that would not lower
+    the loss) converges in a few vectorized steps. Where every row is right that optimum is
+    T -> 0, certainty: then one pseudo-row spread over the classes (Laplace's rule of
+    succession) joins them."""
     logits = as_class_logits(logits).detach().double()
     target = class_index(target)
     all_right = bool((logits.argmax(dim=1) == target).all())
     pseudo = 1 / (len(target) + 1) if all_right else 0.0
-    log_t = torch.zeros((), dtype=torch.float64, device=logits.device, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+    # the smoothed target's mean logit, per row
+    target_logit = (1 - pseudo) * logits.gather(1, target[:, None])[:, 0] + pseudo * logits.mean(1)
 
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(logits / log_t.exp(), target, label_smoothing=pseudo)
-        loss.backward()
-        return loss
+    def loss(inverse: float) -> float:
+        return float((torch.logsumexp(inverse * logits, 1) - inverse * target_logit).mean())
 
-    with torch.enable_grad():
-        optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
-    return min(max(temperature, 1e-2), 1e2) if math.isfinite(temperature) else 1.0
+    inverse, low, high = 1.0, 1e-2, 1e2  # 1/T, within T's clamp
+    for _ in range(steps):
+        p = torch.softmax(inverse * logits, dim=1)
+        mean = (p * logits).sum(1)
+        gradient = float((mean - target_logit).mean())
+        curvature = float((p * (logits - mean[:, None]) ** 2).sum(1).mean())
+        step = gradient / curvature if curvature > 0 else math.copysign(inverse, gradient)
+        before, candidate = loss(inverse), min(max(inverse - step, low), high)
+        while loss(candidate) > before and abs(candidate - inverse) > 1e-12:
+            candidate = (candidate + inverse) / 2
+        if abs(candidate - inverse) <= 1e-9 * inverse:
+            break
+        inverse = candidate
+    return 1 / inverse
 
 
 def conformal_scores(pl_module, logits: Tensor, target: Tensor) -> Tensor:
