@@ -15,6 +15,7 @@ arrays) takes the file's columns in order.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,8 +46,21 @@ def feeds(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> dict[st
     return arrays
 
 
+def onnx_name(column: str) -> str:
+    """The input name skl2onnx gives a column: C-style (``mean radius`` -> ``mean_radius``)."""
+    name = re.sub(r"[^\w+]", "_", str(column))
+    return f"_{name}" if re.match("^[0-9]", name) else name
+
+
+def by_input_names(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> pd.DataFrame:
+    """The table with each column the model takes under its input's name."""
+    inputs = {i.name for i in session.get_inputs()}
+    return table.rename(columns=lambda c: onnx_name(c) if onnx_name(c) in inputs else c)
+
+
 def predictions(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> pd.DataFrame:
     """``predict``'s columns for every row of ``table``."""
+    table = by_input_names(session, table)
     names = [o.name for o in session.get_outputs()]
     outputs = dict(zip(names, session.run(None, feeds(session, table)), strict=True))
     taken = {i.name for i in session.get_inputs()}

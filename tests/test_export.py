@@ -229,3 +229,11 @@ def test_a_preprocessing_step_without_a_converter_is_named_in_one_line():
 def test_a_missing_checkpoint_is_one_line(capsys):
     with pytest.raises(SystemExit, match="does not exist"):
         run(["export", "--ckpt_path", "nowhere.ckpt"])
+
+
+@pytest.mark.parametrize(
+    ("column", "input_name"),
+    [("mean radius", "mean_radius"), ("size (cm)", "size__cm_"), ("2nd", "_2nd"), ("ok_1", "ok_1")],
+)
+def test_the_example_finds_a_column_under_the_input_name_skl2onnx_gave_it(column, input_name):
+    assert load_example().onnx_name(column) == input_name
