@@ -23,6 +23,7 @@ def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
         "--trainer.enable_progress_bar=false",
     )
     assert cli.datamodule.scaler == "robust_clip"
+    assert cli.datamodule.batch_size == 256
     assert cli.model.network.embedding is not None
     assert cli.model.loss_fn.smoothing == pytest.approx(0.1)  # breast_cancer: binary
     optimizer = cli.trainer.optimizers[0]
@@ -51,6 +52,7 @@ def test_early_stopping_leaves_test_the_best_epochs_weights(run_cli):
         *STRONG,
         "--trainer.max_epochs=40",
         "--trainer.callbacks.patience=2",
+        "--data.init_args.batch_size=16",  # many steps an epoch at a high rate:
         "--model.optimizer.init_args.lr=0.03",  # over-fits within a few epochs
         "--model.lr_scheduler.init_args.max_epochs=40",
         "--trainer.enable_progress_bar=false",
