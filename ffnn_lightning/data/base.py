@@ -59,8 +59,8 @@ class TabularDataModule(L.LightningDataModule):
     Args:
         batch_size: rows per training step; ``None`` for full-batch gradient descent;
             ``auto``: the table's size chooses, about 32 steps per epoch (the power of two
-            nearest a 32nd of the training rows, within 16 to 512: 16 up to about 750 rows,
-            128 for 5,000), said in one line.
+            nearest a 32nd of the training rows, within 16 to 512: 16 up to about 700
+            training rows, 128 for 5,000), said in one line.
         val_fraction: share of the rows held out for validation.
         test_fraction: share held out for ``test``; with 0, ``test`` and ``predict`` use the
             validation rows (the chapter has a single held-out split).

@@ -139,6 +139,8 @@ def fit_temperature(logits: Tensor, target: Tensor, steps: int = 50) -> float:
     T -> 0, certainty: then one pseudo-row spread over the classes (Laplace's rule of
     succession) joins them."""
     logits = as_class_logits(logits).detach().double()
+    if not bool(torch.isfinite(logits).all()):  # a diverged network: nothing to scale
+        return 1.0
     target = class_index(target)
     all_right = bool((logits.argmax(dim=1) == target).all())
     pseudo = 1 / (len(target) + 1) if all_right else 0.0
@@ -149,18 +151,19 @@ def fit_temperature(logits: Tensor, target: Tensor, steps: int = 50) -> float:
         return float((torch.logsumexp(inverse * logits, 1) - inverse * target_logit).mean())
 
     inverse, low, high = 1.0, 1e-2, 1e2  # 1/T, within T's clamp
+    current = loss(inverse)
     for _ in range(steps):
         p = torch.softmax(inverse * logits, dim=1)
         mean = (p * logits).sum(1)
         gradient = float((mean - target_logit).mean())
         curvature = float((p * (logits - mean[:, None]) ** 2).sum(1).mean())
         step = gradient / curvature if curvature > 0 else math.copysign(inverse, gradient)
-        before, candidate = loss(inverse), min(max(inverse - step, low), high)
-        while loss(candidate) > before and abs(candidate - inverse) > 1e-12:
+        candidate = min(max(inverse - step, low), high)
+        while (trial := loss(candidate)) > current and abs(candidate - inverse) > 1e-12:
             candidate = (candidate + inverse) / 2
         if abs(candidate - inverse) <= 1e-9 * inverse:
             break
-        inverse = candidate
+        inverse, current = candidate, trial
     return 1 / inverse
 
 
