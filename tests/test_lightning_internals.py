@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import lightning as L
 import pytest
+import torch
 
 from ffnn_lightning import BlobsDataModule
 from ffnn_lightning.training.fast_steps import FastSteps
 from ffnn_lightning.training.lightning_internals import (
     count_manual_steps,
     hand_step_count_to,
+    move_logged_values_only_when_needed,
 )
+from ffnn_lightning.training.trainer import Trainer
 from tests.conftest import build_module, quiet_trainer
 
 
@@ -51,3 +54,29 @@ def test_manual_steps_counted_outside_lightning_show_in_global_step(tmp_path):
     except AttributeError as error:
         pytest.fail(f"Lightning moved the manual optimizer step counter: {error!r}")
     assert trainer.global_step == before + 3
+
+
+def test_a_logged_value_is_moved_to_its_device_once_and_again_only_to_another():
+    try:
+        from lightning.pytorch.trainer.connectors.logger_connector.result import (
+            _Metadata,
+            _ResultMetric,
+        )
+    except ImportError as error:
+        pytest.fail(f"Lightning moved the stored result of self.log, _ResultMetric: {error!r}")
+    move_logged_values_only_when_needed()
+    result = _ResultMetric(_Metadata(fx="training_step", name="loss"), is_tensor=True)
+    cpu, meta = torch.device("cpu"), torch.device("meta")
+    assert result.to(cpu) is result
+    result.value = torch.zeros((), device=meta)  # a second move to the CPU would undo this
+    result.to(cpu)
+    assert result.value.device == meta
+    result.to(meta)
+    assert result.cumulated_batch_size.device == meta
+
+
+def test_the_template_trainer_logs_through_the_one_time_move():
+    from lightning.pytorch.trainer.connectors.logger_connector.result import _ResultMetric
+
+    Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert getattr(_ResultMetric.to, "moves_when_needed", False)

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -80,13 +81,18 @@ class Calibration(L.Callback):
         folder = trainer.log_dir  # every process asks: a collective call
         if not (trainer.is_global_zero and self._last and pl_module.task.is_classification):
             return
-        figure = reliability_diagram(*self._last, float(pl_module.temperature), self.bins)
+        image = rendered(reliability_diagram(*self._last, float(pl_module.temperature), self.bins))
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_figure("calibration/reliability", figure, trainer.global_step)
+                step = trainer.global_step
+                logger.experiment.add_image(
+                    "calibration/reliability", image, step, dataformats="HWC"
+                )
         if folder and not trainer.fast_dev_run:
+            from matplotlib.image import imsave
+
             path = Path(folder) / "reliability.png"
-            figure.savefig(path, bbox_inches="tight")
+            imsave(path, image)
             attach(trainer, path)
 
     def _gathered(self, pl_module) -> tuple[Tensor, Tensor]:
@@ -196,12 +202,10 @@ def conformal_threshold(scores: Tensor, coverage: float) -> float:
 
 def reliability_diagram(logits: Tensor, target: Tensor, temperature: float, bins: int):
     """Accuracy against confidence per bin, before and after the temperature."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(5, 5), dpi=120)
+    figure = Figure(figsize=(5, 5), dpi=120, layout="tight")  # no pyplot: no window, no state
+    axes = figure.subplots()
     axes.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfectly calibrated")
     for label, t in (("raw", 1.0), (f"temperature {temperature:.3g}", temperature)):
         probability = torch.softmax(as_class_logits(logits / t).float(), dim=1)
@@ -225,3 +229,13 @@ def reliability_diagram(logits: Tensor, target: Tensor, temperature: float, bins
     axes.grid(True, alpha=0.3)
     axes.legend(loc="upper left")
     return figure
+
+
+def rendered(figure) -> np.ndarray:
+    """The figure drawn once, as ``[height, width, RGB]`` bytes: the PNG and TensorBoard's
+    image are the same drawing."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -8,6 +8,8 @@ upgrade moves it. Nothing else in the package may reach behind Lightning's publi
 from __future__ import annotations
 
 import lightning as L
+import torch
+from lightning.pytorch.trainer.connectors.logger_connector.result import _ResultMetric
 
 
 def hand_step_count_to(trainer: L.Trainer, manual: bool) -> None:
@@ -41,3 +43,29 @@ def count_manual_steps(trainer: L.Trainer, steps: int) -> None:
     for tracker in (progress.total, progress.current):
         tracker.ready += steps
         tracker.completed += steps
+
+
+def move_logged_values_only_when_needed() -> None:
+    """Make ``self.log`` move a logged value's stored result to the value's device only when
+    it is not there already (once, for a fit on one device).
+
+    Each ``self.log`` call ends in ``_ResultMetric.to(value.device)``, which walks every
+    attribute of the stored result (a torchmetrics ``Metric``) even when nothing moves: a
+    large part of an epoch's fixed cost on a small table, whose epoch logs about fifteen
+    values. ``_ResultMetric`` is private to Lightning's logger connector and no public API
+    logs to ``trainer.callback_metrics`` without it. Idempotent.
+    """
+    if getattr(_ResultMetric.to, "moves_when_needed", False):
+        return
+    move = _ResultMetric.to
+
+    def to(self, *args, **kwargs):
+        device = args[0] if len(args) == 1 and not kwargs else None
+        if isinstance(device, torch.device) and self.__dict__.get("_moved_to") == device:
+            return self
+        moved = move(self, *args, **kwargs)
+        object.__setattr__(self, "_moved_to", device)  # as _ResultMetric.__setattr__ does
+        return moved
+
+    to.moves_when_needed = True
+    _ResultMetric.to = to

@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import rank_zero_info
 
+from ffnn_lightning.training.lightning_internals import move_logged_values_only_when_needed
+
 
 class Trainer(L.Trainer):
-    """``L.Trainer``; ``python -m ffnn_lightning lr_find`` runs its lr_find method."""
+    """``L.Trainer``; ``python -m ffnn_lightning lr_find`` runs its lr_find method. Its
+    ``self.log`` calls move a stored value to a device only when it is elsewhere
+    (:func:`~ffnn_lightning.training.lightning_internals.move_logged_values_only_when_needed`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        move_logged_values_only_when_needed()
+        super().__init__(*args, **kwargs)
 
     @property
     def log_dir(self) -> str | None:
