@@ -299,6 +299,7 @@ class DataInfo(TypedDict, total=False):
     class_counts: list[int] | None  # training rows per class (class_weight: balanced)
     train_rows: int | None  # rows in the training split
     category_levels: list[int] | None  # levels of each coded category (the last inputs)
+    number_features: int | None  # how many of the first inputs are numbers (None: all but codes)
 
 
 # a module built by hand, without data: the chapter's 64 inputs and one binary output

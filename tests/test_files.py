@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ffnn_lightning.data import FileDataModule
+from ffnn_lightning.data import BlobsDataModule, FileDataModule
+from ffnn_lightning.data.preprocessing import fit_as_state, fit_from_state
 from ffnn_lightning.errors import InputError
 
 
@@ -199,6 +200,23 @@ def test_a_category_of_many_levels_becomes_one_code_column_last(tmp_path):
     assert codes.min() == 0 and codes.max() == 29 and (codes == codes.round()).all()
     one_hot = FileDataModule(path=path, target="species")
     assert one_hot.num_features == 1 + 3 + 30 and one_hot.data_info["category_levels"] is None
+
+
+def test_the_data_says_how_many_of_the_first_inputs_are_numbers(tmp_path):
+    path = shops_csv(tmp_path / "shops.csv", shops=30)
+    data = FileDataModule(path=path, target="species", category_embedding_min_levels=10)
+    assert data.data_info["number_features"] == 1  # size; then colour one-hot, the shop's code
+    x, _ = data.tensors["train"]
+    assert set(x[:, 1:4].unique().tolist()) == {0.0, 1.0}
+    assert FileDataModule(path=path, target="species").data_info["number_features"] == 1
+    assert BlobsDataModule(n_features=8).data_info["number_features"] is None  # all numbers
+
+
+def test_a_fit_stored_before_number_features_were_recorded_loads_without_them(tmp_path):
+    data = FileDataModule(path=shops_csv(tmp_path / "shops.csv", shops=3), target="species")
+    state = fit_as_state(data.prepare().fitted)
+    del state["number_features"]  # as a checkpoint written before it
+    assert fit_from_state(state, "old.ckpt").number_features is None  # PLR: all but codes
 
 
 def test_a_shop_the_fit_never_saw_gets_the_code_minus_one(tmp_path):

@@ -52,6 +52,21 @@ def test_a_periodic_embedding_passes_coded_categories_on_unembedded():
     assert network(torch.tensor([[0.1, 0.2, 0.3, 4.0]])).shape == (1, 1)
 
 
+def test_a_periodic_embedding_embeds_the_numbers_and_passes_one_hot_columns_on():
+    torch.manual_seed(0)
+    network = PeriodicEmbedding(5, 1, network=mlp(), dim=4, number_features=2)
+    assert network.network.layers[0].in_features == 2 * 4 + 3  # two numbers, three 0/1 columns
+    x = torch.tensor([[0.5, -1.0, 1.0, 0.0, 0.0]])
+    embedded = network.embedding(x[:, :2])
+    torch.testing.assert_close(network(x), network.network(torch.cat([embedded, x[:, 2:]], 1)))
+
+
+def test_a_periodic_embedding_of_a_table_without_numbers_embeds_nothing():
+    network = PeriodicEmbedding(6, 1, network=mlp(), number_features=0)
+    assert network.embedding is None
+    assert network.network.layers[0].in_features == 6
+
+
 def test_coded_categories_are_looked_up_in_a_learned_table_each():
     torch.manual_seed(0)
     network = CategoryEmbedding(4, 2, network=mlp(), dim=3, category_levels=[5, 3])
@@ -109,8 +124,11 @@ def test_a_network_that_takes_any_keyword_is_given_every_fact():
         seen.update(facts)
         return nn.Linear(facts["in_features"], facts["out_features"])
 
-    build_network(network, 3, 1, category_levels=[2], train_rows=10)
-    assert seen == {"in_features": 3, "out_features": 1, "category_levels": [2], "train_rows": 10}
+    build_network(network, 3, 1, category_levels=[2], train_rows=10, number_features=1)
+    assert seen == {
+        "in_features": 3, "out_features": 1, "category_levels": [2], "train_rows": 10,
+        "number_features": 1,
+    }  # fmt: skip
 
 
 def test_a_residual_mlp_keeps_its_stream_width_through_each_block():

@@ -29,6 +29,7 @@ from ffnn_lightning.data.preprocessing import (
     fit_as_state,
     fit_from_state,
     match_columns,
+    number_features,
     scaler_of,
     table_preprocessor,
     text_columns,
@@ -228,6 +229,7 @@ class TabularDataModule(L.LightningDataModule):
             "class_counts": fitted.class_counts,
             "train_rows": fitted.train_rows,
             "category_levels": fitted.category_levels,
+            "number_features": fitted.number_features,
         }
 
     @property
@@ -403,7 +405,8 @@ class TabularDataModule(L.LightningDataModule):
             counts = np.bincount(trained_on.astype(int).ravel(), minlength=len(classes)).tolist()
         fitted = (task, classes, columns, outputs, mean, std, preprocessor, features.shape[1])
         levels = category_levels(preprocessor)
-        return Fitted(*fitted, counts, len(trained_on), levels, self.readers or None)
+        facts = (counts, len(trained_on), levels, self.readers or None)
+        return Fitted(*fitted, *facts, number_features(preprocessor))
 
     # -- dataloaders ------------------------------------------------------------------------
     def train_dataloader(self) -> TensorBatches:

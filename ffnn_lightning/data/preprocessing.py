@@ -35,6 +35,9 @@ class Fitted(NamedTuple):
     train_rows: int | None = None
     category_levels: list[int] | None = None  # levels of each coded category (the last inputs)
     readers: dict | None = None  # how a file's columns were read (data/columns.py)
+    # how many of the first inputs are numbers (one-hot categories, then codes, follow);
+    # None: every input but the codes (and in a checkpoint from before it was recorded)
+    number_features: int | None = None
 
 
 def text_columns(frame: pd.DataFrame) -> list[str]:
@@ -137,6 +140,13 @@ def category_levels(preprocessor: TransformerMixin | None) -> list[int] | None:
     """How many levels each coded category of a fitted :func:`table_preprocessor` has."""
     codes = getattr(preprocessor, "named_transformers_", {}).get("codes")
     return None if codes is None else [len(levels) for levels in codes[-1].categories_]
+
+
+def number_features(preprocessor: TransformerMixin | None) -> int | None:
+    """How many of a fitted :func:`table_preprocessor`'s outputs, the first ones, are numbers;
+    None for other preprocessing (its inputs are numbers, or codes last)."""
+    numbers = getattr(preprocessor, "output_indices_", {}).get("numeric")
+    return None if numbers is None else numbers.stop - numbers.start
 
 
 def transform(

@@ -92,6 +92,7 @@ class FeedForwardModule(L.LightningModule):
             width,
             info.get("category_levels"),
             info.get("train_rows"),
+            info.get("number_features"),
         )
         mean, std = info.get("target_mean"), info.get("target_std")
         if (mean is not None or std is not None) and info["task"] != "regression":

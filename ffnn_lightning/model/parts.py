@@ -43,6 +43,7 @@ class NetworkFactory(Protocol):
         out_features: int,
         category_levels: list[int] | None = None,
         train_rows: int | None = None,
+        number_features: int | None = None,
     ) -> nn.Module: ...
 
 
@@ -52,6 +53,7 @@ def build_network(
     out_features: int,
     category_levels: Sequence[int] | None = None,
     train_rows: int | None = None,
+    number_features: int | None = None,
 ) -> nn.Module:
     """``factory`` called with the data's facts that it takes (all, if it takes ``**kwargs``).
 
@@ -62,6 +64,7 @@ def build_network(
         "out_features": out_features,
         "category_levels": list(category_levels) if category_levels else None,
         "train_rows": train_rows,
+        "number_features": number_features,
     }
     taken = accepted_arguments(factory)
     if facts["category_levels"] and taken is not None and "category_levels" not in taken:
@@ -118,12 +121,15 @@ class Ensemble(nn.Module):
         members: int = 4,
         category_levels: list[int] | None = None,
         train_rows: int | None = None,
+        number_features: int | None = None,
     ) -> None:
         super().__init__()
         if members < 2:
             raise InputError(f"An ensemble needs at least 2 members, got {members}.")
         self.members = nn.ModuleList(
-            build_network(network, in_features, out_features, category_levels, train_rows)
+            build_network(
+                network, in_features, out_features, category_levels, train_rows, number_features
+            )
             for _ in range(members)
         )
 
@@ -135,7 +141,8 @@ class PeriodicEmbedding(nn.Module):
     """Each number input embedded in ``dim`` learned periodic features before the network:
     Gorishniy et al. 2022's PLR (``rtdl_num_embeddings.PeriodicEmbeddings``), a linear map of
     learned sines and cosines, so the first layer can bend along each input on its own.
-    Coded category inputs (the last ones) pass through as they are.
+    One-hot and coded category inputs (the last ones) pass through as they are: a 0/1 input
+    has two values, which a linear layer already maps as it likes.
 
     Args:
         network: the network that reads the embedded inputs.
@@ -153,11 +160,12 @@ class PeriodicEmbedding(nn.Module):
         min_rows: int = 0,
         category_levels: list[int] | None = None,
         train_rows: int | None = None,
+        number_features: int | None = None,
     ) -> None:
         super().__init__()
         check_widths(dim=dim)
-        self.codes = len(category_levels or ())
-        numbers = in_features - self.codes
+        codes = len(category_levels or ())
+        self.numbers = numbers = in_features - codes if number_features is None else number_features
         self.embedding = None
         if train_rows is not None and train_rows < min_rows:
             rank_zero_info(
@@ -169,18 +177,19 @@ class PeriodicEmbedding(nn.Module):
 
             periodic = PeriodicEmbeddings(numbers, dim, lite=False)
             self.embedding = nn.Sequential(periodic, nn.Flatten())
-            in_features = numbers * dim + self.codes
+            in_features += numbers * (dim - 1)
+            number_features = numbers * dim
         self.network = build_network(
-            network, in_features, out_features, category_levels, train_rows
+            network, in_features, out_features, category_levels, train_rows, number_features
         )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.embedding is None:
             return self.network(x)
-        if not self.codes:
+        if self.numbers == x.shape[1]:
             return self.network(self.embedding(x))
-        split = x.shape[1] - self.codes
-        return self.network(torch.cat([self.embedding(x[:, :split]), x[:, split:]], dim=1))
+        numbers = self.embedding(x[:, : self.numbers])
+        return self.network(torch.cat([numbers, x[:, self.numbers :]], dim=1))
 
 
 class CategoryEmbedding(nn.Module):
@@ -202,6 +211,7 @@ class CategoryEmbedding(nn.Module):
         dim: int = 8,
         category_levels: list[int] | None = None,
         train_rows: int | None = None,
+        number_features: int | None = None,
     ) -> None:
         super().__init__()
         levels = list(category_levels or ())
@@ -214,7 +224,9 @@ class CategoryEmbedding(nn.Module):
         # one row per level, and row 0 for an unseen category (code -1)
         self.tables = nn.ModuleList(nn.Embedding(n + 1, dim) for n in levels)
         width = numbers + len(levels) * dim
-        self.network = build_network(network, width, out_features, None, train_rows)
+        self.network = build_network(
+            network, width, out_features, None, train_rows, number_features
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         codes = len(self.tables)
