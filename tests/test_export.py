@@ -72,7 +72,11 @@ def data_args(path: str, task: str) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module", params=["binary", "multiclass", "regression"])
+# the multiclass export in the slow set: binary and the regression ensemble cover the paths
+@pytest.fixture(
+    scope="module",
+    params=["binary", pytest.param("multiclass", marks=pytest.mark.slow), "regression"],
+)
 def exported(request, tmp_path_factory):
     """A run fitted on the task's table; its best checkpoint and the ONNX file exported
     through the command line (once per task: the tests only read them). The regression is

@@ -31,10 +31,8 @@ def fit_args(network: str, task: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "network",
-    [pytest.param(n, marks=pytest.mark.slow) if n == "tabm" else n for n in NETWORKS],
-)  # TabM, the slowest, in the slow set
+@pytest.mark.slow  # each fits, resumes and exports: the networks themselves in test_parts
+@pytest.mark.parametrize("network", NETWORKS)
 def test_a_shipped_network_resumes_and_exports_what_predict_gives(network, run_cli, tmp_path):
     task = "multiclass" if network == "tabm" else "regression"  # TabM reads the coded shops
     table(task, 200).to_csv("train.csv", index=False)

@@ -194,6 +194,7 @@ def test_a_studys_trials_are_children_of_one_run_with_the_best_values(tmp_path, 
     assert (tmp_path / "lightning_logs" / "tune_0" / "trial_2" / "config.yaml").is_file()
 
 
+@pytest.mark.slow  # two folds' fits; tune's trials as children are tested beside it
 def test_cross_validations_folds_are_children_of_one_run_with_the_means(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run(["cv", "--folds", "2", *IRIS, "--config", OVERLAY, at(tmp_path)])
