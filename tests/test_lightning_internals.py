@@ -68,6 +68,7 @@ def test_a_logged_value_is_moved_to_its_device_once_and_again_only_to_another():
     result = _ResultMetric(_Metadata(fx="training_step", name="loss"), is_tensor=True)
     cpu, meta = torch.device("cpu"), torch.device("meta")
     assert result.to(cpu) is result
+    assert "_moved_to" not in result.__getstate__()  # nothing of it goes into a checkpoint
     result.value = torch.zeros((), device=meta)  # a second move to the CPU would undo this
     result.to(cpu)
     assert result.value.device == meta

@@ -7,6 +7,8 @@ upgrade moves it. Nothing else in the package may reach behind Lightning's publi
 
 from __future__ import annotations
 
+import weakref
+
 import lightning as L
 import torch
 from lightning.pytorch.trainer.connectors.logger_connector.result import _ResultMetric
@@ -58,14 +60,20 @@ def move_logged_values_only_when_needed() -> None:
     if getattr(_ResultMetric.to, "moves_when_needed", False):
         return
     move = _ResultMetric.to
+    # beside the results, not in them: a result restored from a checkpoint (its tensors
+    # mapped anywhere) or copied is not here, and is moved on its first call. By id: a
+    # torchmetrics Metric's hash follows its state tensors, which each update replaces.
+    moved_to: dict[int, tuple[weakref.ref, torch.device | None]] = {}
 
     def to(self, *args, **kwargs):
         device = args[0] if len(args) == 1 and not kwargs else None
-        if isinstance(device, torch.device) and self.__dict__.get("_moved_to") == device:
+        known, there = moved_to.get(id(self), (lambda: None, None))
+        if device is not None and there == device and known() is self:
             return self
-        moved = move(self, *args, **kwargs)
-        object.__setattr__(self, "_moved_to", device)  # as _ResultMetric.__setattr__ does
-        return moved
+        result = move(self, *args, **kwargs)
+        key = id(self)
+        moved_to[key] = (weakref.ref(self, lambda _: moved_to.pop(key, None)), device)
+        return result
 
     to.moves_when_needed = True
     _ResultMetric.to = to
