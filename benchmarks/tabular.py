@@ -344,7 +344,7 @@ def summary(results: dict, defaults: str = "template MLP", anchor: str = "CatBoo
     median seconds as a multiple of ``anchor``'s."""
     models = list(next(iter(results.values())))
     classes = {n: r for n, r in results.items() if kind_of(n) != "regression"}
-    lines = ["| over the tables | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    lines = []
     by_metric = {}
     for kind, (_, higher) in KINDS.items():
         of_kind = {n: r for n, r in results.items() if kind_of(n) == kind}
@@ -363,10 +363,11 @@ def summary(results: dict, defaults: str = "template MLP", anchor: str = "CatBoo
         base = median_seconds(classes, anchor)
         multiples = [median_seconds(classes, m) / base for m in models]
         lines.append(f"| median s with classes, x {anchor} | " + _cells(multiples) + " |")
-    if len(lines) == 2:  # regression only, without the defaults: nothing to sum up
+    if not lines:  # regression only, without the defaults: nothing to sum up
         return ""
+    header = ["| over the tables | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
     return "Over all tables: ranks by each kind's metric (RMSE for regression).\n\n" + (
-        "\n".join(lines) + "\n"
+        "\n".join(header + lines) + "\n"
     )
 
 
