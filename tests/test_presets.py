@@ -29,6 +29,7 @@ def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
     optimizer = cli.trainer.optimizers[0]
     assert isinstance(optimizer, torch.optim.AdamW)
     assert optimizer.param_groups[0]["weight_decay"] == pytest.approx(0.01)
+    assert optimizer.defaults["fused"] is True  # one kernel per step for all parameters
     assert isinstance(cli.trainer.lr_scheduler_configs[0].scheduler, WarmupCosineLR)
     assert any(isinstance(c, EarlyStopping) for c in cli.trainer.callbacks)
 
