@@ -204,7 +204,9 @@ def reliability_diagram(logits: Tensor, target: Tensor, temperature: float, bins
     """Accuracy against confidence per bin, before and after the temperature."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(5, 5), dpi=120, layout="tight")  # no pyplot: no window, no state
+    figure = Figure(figsize=(5, 5), dpi=120)  # no pyplot: no window, no state
+    # fixed margins for the fixed labels: a layout engine would measure every text each fit
+    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.1, top=0.93)
     axes = figure.subplots()
     axes.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfectly calibrated")
     for label, t in (("raw", 1.0), (f"temperature {temperature:.3g}", temperature)):
