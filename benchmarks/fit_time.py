@@ -95,7 +95,7 @@ def main() -> None:
     cli_seconds = time.perf_counter() - imported
     fit = fitted(cli)
     epochs, steps = cli.trainer.current_epoch, cli.trainer.global_step
-    warm = fitted(built(args, tempfile.mkdtemp()))  # what the first fit paid once is paid
+    warm = fitted(built(args, tempfile.mkdtemp()))  # the process's one-time costs paid by now
 
     profiler = cProfile.Profile()
     again = built(args, tempfile.mkdtemp())
@@ -107,7 +107,7 @@ def main() -> None:
     rows = [
         ("imports (torch, Lightning, the template)", imported - START),
         ("CLI: configs, reading, preprocessing", cli_seconds),
-        ("first fit only: one-time costs (skops' import at the first checkpoint)", fit - warm),
+        ("first fit only: one-time costs (skops' import, first calls)", fit - warm),
         *((part, share * warm) for part, share in part_shares.items()),
         ("the loops' own bookkeeping, hooks", (1 - sum(part_shares.values())) * warm),
     ]
