@@ -6,7 +6,8 @@
 Trains a small model on a table of numbers and a category (3 epochs), exports it, then
 times, on a CSV of new rows: ``python -m ffnn_lightning predict`` in-process (the CLI, reading
 the file, the fitted preprocessing, the network, writing predictions.csv) and
-``examples/predict_onnx.py``'s ``predictions`` on the file read by pandas (building the
+``ffnn_lightning.commands.predict_onnx.predictions`` (what ``predict --ckpt_path model.onnx``
+runs) on the file read by pandas (building the
 inputs, onnxruntime, the output table). Both give the same numbers (tests/test_export.py).
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import os
 import statistics
@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def table(rows: int, seed: int) -> pd.DataFrame:
@@ -55,13 +53,11 @@ def main() -> None:
 
     from ffnn_lightning.cli import main as cli
     from ffnn_lightning.commands.export import export
+    from ffnn_lightning.commands.predict_onnx import predictions
     from ffnn_lightning.commands.runs import quiet_runs
 
     quiet_runs()  # predict's lines, each run
 
-    spec = importlib.util.spec_from_file_location("predict_onnx", ROOT / "examples/predict_onnx.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
         data = ["--data=ffnn_lightning.data.FileDataModule", "--data.target=species"]
@@ -85,7 +81,7 @@ def main() -> None:
                     cli(["predict", *data, "--data.path=new.csv", f"--ckpt_path={checkpoint}"])
 
             def with_onnx() -> None:
-                example.predictions(session, pd.read_csv("new.csv"))
+                predictions(session, pd.read_csv("new.csv"))
 
             predict_s, onnx_s = median_seconds(with_predict, runs), median_seconds(with_onnx, runs)
             print(

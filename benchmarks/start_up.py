@@ -6,8 +6,8 @@ bare ``import torch`` measured in the same run.
 
 Every command runs in a fresh process, the commands alternating. ``predict`` answers a
 one-row CSV from a checkpoint of a short fit on ``breast_cancer`` (made first, not timed):
-through ``python -m ffnn_lightning predict`` (Lightning's Trainer), and through the exported
-ONNX model with ``examples/predict_onnx.py`` (onnxruntime, no PyTorch), which needs
+through ``python -m ffnn_lightning predict`` with the checkpoint (Lightning's Trainer), and
+with the exported ONNX model as ``--ckpt_path`` (onnxruntime, no PyTorch), which needs
 ``pip install -e ".[export]"``.
 """
 
@@ -68,8 +68,8 @@ def main() -> None:
                 PY, "-m", "ffnn_lightning", "predict", f"--ckpt_path={checkpoint}",
                 "--data=ffnn_lightning.data.FileDataModule", f"--data.path={row}",
             ],
-            "predict, one row (ONNX, examples/predict_onnx.py)": [
-                PY, str(ROOT / "examples" / "predict_onnx.py"), str(onnx), str(row)
+            "predict, one row (the exported ONNX model)": [
+                PY, "-m", "ffnn_lightning", "predict", f"--ckpt_path={onnx}", f"--data.path={row}",
             ],
         }  # fmt: skip
         seconds: dict[str, list[float]] = {label: [] for label in commands}

@@ -17,10 +17,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from ffnn_lightning.class_paths import importable
-from ffnn_lightning.commands import COMMANDS
+from ffnn_lightning.commands import command_module
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.model.module import FeedForwardModule
+from ffnn_lightning.run_files import run_folder_of
 from ffnn_lightning.training.calibration import Calibration
 from ffnn_lightning.training.callbacks import (
     BestCheckpoint,
@@ -30,7 +31,6 @@ from ffnn_lightning.training.callbacks import (
     StopOnDivergence,
     ThrottledProgressBar,
     TrackerFiles,
-    run_folder_of,
 )
 from ffnn_lightning.training.checkpoints import (
     check_class_paths,
@@ -370,16 +370,17 @@ def _newest_last_checkpoint(runs: Path) -> Path:
     return candidates[-1]
 
 
-# commands beside LightningCLI's, each a module with main(args)
 def run(args: list[str] | None = None) -> None:
-    """The command line's entry point: :func:`main`, or ``tune``/``cv``, with the template's
+    """The command line's entry point: :func:`main`, or a command beside LightningCLI's
+    (``tune``, ``cv``, ..., ``predict`` with an ONNX model), with the template's
     own errors (a bad value, a diverged run) reported in one line and exit status 1 instead of
     a traceback."""
     args = sys.argv[1:] if args is None else args
     try:
-        if args and args[0] in COMMANDS:
+        command = command_module(args)
+        if command is not None:
             quiet_known_notices()
-            importlib.import_module(COMMANDS[args[0]][0]).main(args[1:])
+            importlib.import_module(command).main(args[1:])
         else:
             main(args)
     except Exception as error:

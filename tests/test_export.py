@@ -1,8 +1,10 @@
-"""export: one ONNX file from raw columns to predict's outputs; TorchScript for the network."""
+"""export: one ONNX file from raw columns to predict's outputs, which ``predict`` runs without
+PyTorch; TorchScript for the network."""
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +20,10 @@ from tests.conftest import CONFIGS
 onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -e '.[export]'")
 pytest.importorskip("skl2onnx", reason="pip install -e '.[export]'")
 pytest.importorskip("onnxscript", reason="pip install -e '.[export]'")
-from ffnn_lightning.commands.export import export  # noqa: E402 (after the skips)
+from ffnn_lightning.commands import predict_onnx  # noqa: E402 (after the skips)
+from ffnn_lightning.commands.export import export  # noqa: E402
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "predict_onnx.py"
 TARGETS = {"binary": "species", "multiclass": "species", "regression": "price"}
-
-
-def load_example():
-    """examples/predict_onnx.py as a module (the folder is not a package)."""
-    spec = importlib.util.spec_from_file_location("predict_onnx", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def table(task: str, rows: int, seed: int = 0) -> pd.DataFrame:
@@ -112,7 +106,7 @@ def exported(request, tmp_path_factory):
 
 def onnx_predictions(model: Path, frame: pd.DataFrame) -> pd.DataFrame:
     session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    return load_example().predictions(session, frame)
+    return predict_onnx.predictions(session, frame)
 
 
 def test_onnx_gives_predicts_columns_and_values_on_a_new_file(exported, run_cli, tmp_path):
@@ -166,8 +160,112 @@ def test_onnx_takes_the_columns_by_name_in_any_order(exported):
 def test_a_missing_column_is_named(exported):
     task, _, model = exported
     new = table(task, 5).drop(columns=[TARGETS[task], "weight"])
-    with pytest.raises(SystemExit, match=r"no column \['weight'\]"):
+    with pytest.raises(InputError, match=r"no column \['weight'\]"):
         onnx_predictions(model, new)
+
+
+def test_predict_with_the_onnx_model_writes_the_file_predict_writes(exported, run_cli, tmp_path):
+    task, checkpoint, model = exported
+    new = tmp_path / "rows.csv"
+    table(task, 30, seed=3).drop(columns=TARGETS[task]).to_csv(new, index=False)
+    run_cli("predict", *data_args(str(new), task), "--ckpt_path", str(checkpoint))
+    expected = pd.read_csv(checkpoint.parent.parent / "predictions-rows.csv")
+    run(["predict", "--ckpt_path", str(model), "--data.path", str(new)])
+    got = pd.read_csv(model.parent / "predictions-rows.csv")  # the model's folder: its run
+    assert list(got.columns) == list(expected.columns)
+    numbers = [c for c in expected.columns if c.startswith(("probability", "prediction"))]
+    np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
+
+
+def test_predict_with_the_onnx_model_loads_neither_torch_nor_lightning(exported, tmp_path):
+    task, _, model = exported
+    new = tmp_path / "few.csv"
+    table(task, 3, seed=4).drop(columns=TARGETS[task]).to_csv(new, index=False)
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['ffnn_lightning', 'predict', '--ckpt_path={model}', '--data.path={new}']\n"
+        "runpy.run_module('ffnn_lightning', run_name='__main__')\n"
+        "print(sorted({'torch', 'lightning'} & set(sys.modules)))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert shown.splitlines() == [
+        f"Predictions for 3 rows written to {model.parent / 'predictions-few.csv'}",
+        "[]",
+    ]
+
+
+def test_predict_with_the_onnx_model_never_replaces_an_earlier_file(exported, tmp_path):
+    _, _, model = exported
+    new = tmp_path / "twice.parquet"  # Parquet too, read as FileDataModule reads it
+    table(exported[0], 4, seed=5).drop(columns=TARGETS[exported[0]]).to_parquet(new)
+    first = predict_onnx.main(["--ckpt_path", str(model), "--data.path", str(new)])
+    second = predict_onnx.main(["--ckpt_path", str(model), "--data.path", str(new)])
+    assert (first.name, second.name) == ("predictions-twice.csv", "predictions-twice-2.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(first), pd.read_csv(second))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trainer.accelerator=cpu"], "--trainer.accelerator=cpu is for a .ckpt checkpoint"),
+        (["--predictions.init_args.coverage", "0.9"], "--predictions.init_args.coverage is for"),
+        (["--config", "mine.yaml"], "--config is for a .ckpt checkpoint: with an ONNX model"),
+        (["--data=ffnn_lightning.data.KeelDataModule"], "--data is FileDataModule .*KeelData"),
+    ],
+)
+def test_an_option_the_onnx_model_cannot_take_is_named(args, message):
+    with pytest.raises(SystemExit, match=message):
+        run(["predict", "--ckpt_path", "m.onnx", "--data.path", "rows.csv", *args])
+
+
+def test_predict_with_an_onnx_model_and_no_file_says_which_option(tmp_path):
+    with pytest.raises(SystemExit, match=r"No rows to predict: set --data\.path"):
+        run(["predict", "--ckpt_path", str(tmp_path / "m.onnx")])
+
+
+def test_a_missing_or_foreign_onnx_model_is_one_line(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a\n1\n")
+    (tmp_path / "text.onnx").write_text("not a model")
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["a"], ["b"])],
+        "identity",
+        [value("a", TensorProto.FLOAT, [None, 1])],
+        [value("b", TensorProto.FLOAT, [None, 1])],
+    )
+    onnx.save(helper.make_model(graph), tmp_path / "identity.onnx")
+    expected = {
+        "absent.onnx": "does not exist",
+        "text.onnx": "is not an ONNX model onnxruntime can load",
+        "identity.onnx": r"not a model of this template's export: its outputs are \['b'\]",
+    }
+    for name, message in expected.items():
+        with pytest.raises(SystemExit, match=message) as error:
+            run(["predict", f"--ckpt_path={tmp_path / name}", f"--data.path={rows}"])
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "module"),
+    [
+        (["predict", "--ckpt_path", "a/last.onnx"], predict_onnx.__name__),
+        (["predict", "--data.path=x.csv", "--ckpt_path=MODEL.ONNX"], predict_onnx.__name__),
+        (["predict", "--ckpt_path", "a/last.ckpt"], None),
+        (["predict", "--ckpt_path"], None),
+        (["fit", "--ckpt_path", "a/last.onnx"], None),
+        (["export", "--ckpt_path", "a/last.ckpt"], "ffnn_lightning.commands.export"),
+    ],
+)
+def test_the_command_line_sends_predict_with_an_onnx_model_to_onnxruntime(args, module):
+    from ffnn_lightning.commands import command_module
+
+    assert command_module(args) == module
 
 
 @pytest.mark.slow  # one more fit or study: the slow set (CI runs both)
@@ -239,5 +337,5 @@ def test_a_missing_checkpoint_is_one_line(capsys):
     ("column", "input_name"),
     [("mean radius", "mean_radius"), ("size (cm)", "size__cm_"), ("2nd", "_2nd"), ("ok_1", "ok_1")],
 )
-def test_the_example_finds_a_column_under_the_input_name_skl2onnx_gave_it(column, input_name):
-    assert load_example().onnx_name(column) == input_name
+def test_a_column_is_found_under_the_input_name_skl2onnx_gave_it(column, input_name):
+    assert predict_onnx.onnx_name(column) == input_name

@@ -19,9 +19,30 @@ LIGHTNING_COMMANDS = {
     "fit": "train, validating each epoch; checkpoints and logs in lightning_logs/",
     "validate": "one pass over the validation rows (--ckpt_path)",
     "test": "one pass over the test rows (--ckpt_path)",
-    "predict": "predictions.csv for every row of a file (--ckpt_path, --data.path)",
+    "predict": "predictions.csv for a file's rows (--ckpt_path a .ckpt or an exported .onnx)",
     "lr_find": "Lightning's learning-rate finder, with a plot",
 }
+# ``predict`` with an exported ONNX model: onnxruntime answers, without PyTorch or Lightning
+ONNX_PREDICT = "ffnn_lightning.commands.predict_onnx"
+
+
+def command_module(args: list[str]) -> str | None:
+    """The module of the command ``args`` names, if it is not one of LightningCLI's."""
+    if args and args[0] in COMMANDS:
+        return COMMANDS[args[0]][0]
+    if args[:1] == ["predict"] and _checkpoint(args[1:]).lower().endswith(".onnx"):
+        return ONNX_PREDICT
+    return None
+
+
+def _checkpoint(args: list[str]) -> str:
+    """The value of ``--ckpt_path`` on a command line, or ``""``."""
+    for i, arg in enumerate(args):
+        if arg.startswith("--ckpt_path="):
+            return arg.partition("=")[2]
+        if arg == "--ckpt_path" and i + 1 < len(args):
+            return args[i + 1]
+    return ""
 
 
 def overview() -> str:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ffnn_lightning.commands.export import checked, checkpoint_parser, load
 from ffnn_lightning.errors import InputError
+from ffnn_lightning.run_files import run_folder_of
 from ffnn_lightning.training.attribution import (
     Wrapped,
     input_groups,
@@ -39,7 +40,6 @@ from ffnn_lightning.training.attribution import (
     raw_names,
     raw_rows,
 )
-from ffnn_lightning.training.callbacks import run_folder_of
 from ffnn_lightning.training.checkpoints import check_class_paths, read_checkpoint
 
 DATA_HPARAMS = "datamodule_hyper_parameters"

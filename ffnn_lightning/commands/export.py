@@ -10,8 +10,8 @@ name (numbers as float32, categories as strings, each shaped ``[rows, 1]``), to 
 scikit-learn preprocessing converted by ``skl2onnx``, then the network and its output
 transform exported by ``torch.onnx``, joined with ``onnx.compose``. A gap in a number column
 is NaN, in a category column the empty string. ``torchscript`` writes the network with its
-output transform, for rows already preprocessed. ``examples/predict_onnx.py`` runs the ONNX
-file on a CSV with ``onnxruntime`` alone. Needs ``pip install -e ".[export]"``.
+output transform, for rows already preprocessed. ``predict --ckpt_path model.onnx`` runs the
+ONNX file on a CSV with ``onnxruntime`` alone. Needs ``pip install -e ".[export]"``.
 """
 
 from __future__ import annotations

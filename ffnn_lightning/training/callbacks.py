@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.errors import TrainingDiverged
+from ffnn_lightning.run_files import free_path, run_folder_of
 from ffnn_lightning.training.calibration import conformal_threshold
 from ffnn_lightning.training.logs import RUN_FOLDER, attach, tag
 
@@ -299,12 +300,6 @@ def run_dir(trainer: L.Trainer, ckpt_path: str | None) -> Path:
     return Path(trainer.log_dir or trainer.default_root_dir)
 
 
-def run_folder_of(ckpt_path: str | Path) -> Path:
-    """The folder of the run that wrote a checkpoint (``<run>/checkpoints/x.ckpt``)."""
-    ckpt = Path(ckpt_path).resolve()
-    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-
-
 class PredictionsWriter(L.Callback):
     """Writes ``predictions.csv`` (one row per input row, in order) into the run folder.
 
@@ -355,7 +350,7 @@ class PredictionsWriter(L.Callback):
         if "row" in table:  # in the order of the data's rows, whatever order the split drew
             order = sorted(range(len(table["row"])), key=table["row"].__getitem__)
             table = {name: [column[i] for i in order] for name, column in table.items()}
-        path = _free_path(folder / self._name(data))
+        path = free_path(folder / self._name(data))
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -396,16 +391,6 @@ def _with_left_out(table: dict[str, list], left_out: dict[str, list]) -> dict[st
     merged = {name: column + left_out.get(name, [""] * extra) for name, column in table.items()}
     merged["reason"] = [""] * given + left_out["reason"]
     return merged
-
-
-def _free_path(path: Path) -> Path:
-    """``path``, or the first of ``stem-2``, ``stem-3``... that does not exist yet."""
-    number = 2
-    candidate = path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        number += 1
-    return candidate
 
 
 def _named_columns(outputs: dict[str, torch.Tensor], names: list[str] | None) -> dict[str, list]:
