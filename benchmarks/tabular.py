@@ -340,8 +340,9 @@ def table(results: dict, kind: str, on: str = "test") -> str:
 
 def summary(results: dict, defaults: str = "template MLP", anchor: str = "CatBoost") -> str:
     """Over every table with classes (and, for the wins, every table): the mean ranks by each
-    kind's metric and by log loss, how many tables a model beats ``defaults`` on, and its
-    median seconds as a multiple of ``anchor``'s."""
+    kind's metric and by log loss, how many tables a model beats ``defaults`` on and how many
+    it ties with (the same mean score, often a perfect one), and its median seconds as a
+    multiple of ``anchor``'s."""
     models = list(next(iter(results.values())))
     classes = {n: r for n, r in results.items() if kind_of(n) != "regression"}
     lines = []
@@ -357,8 +358,11 @@ def summary(results: dict, defaults: str = "template MLP", anchor: str = "CatBoo
         lines.append(f"| mean rank, log loss ({len(classes)} with classes) | {_cells(by_loss)} |")
     if defaults in models:
         ahead = [sum(by_metric[n][m] < by_metric[n][defaults] for n in results) for m in models]
+        level = [sum(by_metric[n][m] == by_metric[n][defaults] for n in results) for m in models]
+        level = ["" if m == defaults else str(n) for m, n in zip(models, level, strict=True)]
         lines.append(f"| ahead of the {defaults} (of {len(results)}) | "
                      + " | ".join(map(str, ahead)) + " |")  # fmt: skip
+        lines.append(f"| level with the {defaults} (a tie) | " + " | ".join(level) + " |")
     if anchor in models and classes:
         base = median_seconds(classes, anchor)
         multiples = [median_seconds(classes, m) / base for m in models]
