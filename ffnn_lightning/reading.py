@@ -1,13 +1,21 @@
 """Reading a table file: CSV or Parquet, compressed or not, with a one-line error for what
-cannot be read. It imports neither PyTorch nor Lightning (pandas when first called), so that
-``predict`` with an ONNX model reads its file as ``FileDataModule`` does, and quickly."""
+cannot be read, and its columns by the readers a fit chose (``data/columns.py``: numbers
+written as text, dates). It imports neither PyTorch nor Lightning (pandas when first
+called), so that ``predict`` with an ONNX model reads a file as ``FileDataModule`` does."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ffnn_lightning.errors import InputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+SYMBOLS = re.compile(r"[$€£¥₹\s\u00a0\u202f]")  # currency signs and spaces, inside numbers too
+DATE_PARTS = ("year", "month", "weekday", "days")  # the numbers a date column becomes
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
 
 
@@ -106,3 +114,62 @@ def _check_separator(path: Path, frame, separator: str) -> None:
             f"Data file {str(path)!r} looks separated by {found!r}, not {separator!r}: set "
             f"--data.separator '{shown}'."
         )
+
+
+def number_pattern(thousands: str, decimal: str) -> re.Pattern:
+    grouped = rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|" if thousands else ""
+    return re.compile(rf"^[+-]?(?:{grouped}\d+)(?:{re.escape(decimal)}\d+)?%?$")
+
+
+def cleaned(values: pd.Series) -> pd.Series:
+    """The cells as text without spaces and currency signs."""
+    return values.astype(str).str.strip().str.replace(SYMBOLS, "", regex=True)
+
+
+def read_numbers(values: pd.Series, thousands: str, decimal: str) -> pd.Series:
+    """The cells as numbers under one convention (``%`` divides by 100); NaN where one does
+    not read."""
+    import pandas as pd
+
+    text = cleaned(values)
+    ok = text.str.match(number_pattern(thousands, decimal))
+    plain = text.str.rstrip("%")
+    if thousands:
+        plain = plain.str.replace(thousands, "", regex=False)
+    plain = plain.str.replace(decimal, ".", regex=False)
+    numbers = pd.to_numeric(plain.where(ok), errors="coerce")
+    return numbers.where(~text.str.endswith("%"), numbers / 100).where(values.notna())
+
+
+def date_columns(column: str, values: pd.Series, reader: dict) -> dict[str, pd.Series]:
+    """A date column as numbers a network can use: year, month, weekday (0 is Monday) and
+    days since 1970-01-01 (the trend, with the time of day as a fraction)."""
+    import pandas as pd
+
+    text = values.astype(str).str.strip()
+    if reader["format"] != "ISO8601":
+        text = text.str.replace(r"[.-]", "/", regex=True)
+    when = pd.to_datetime(text.where(values.notna()), format=reader["format"], errors="coerce")
+    days = (when - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+    parts = (when.dt.year, when.dt.month, when.dt.day_of_week, days)
+    return {
+        f"{column}.{name}": part.astype(float) for name, part in zip(DATE_PARTS, parts, strict=True)
+    }
+
+
+def apply_readers(frame: pd.DataFrame, readers: dict[str, dict]) -> pd.DataFrame:
+    """The table with each reader applied: numbers parsed, dates as numbers, columns left out
+    removed. A cell that does not read becomes a gap (the ``missing`` policy then applies)."""
+    import pandas as pd
+
+    columns = {}
+    for column in frame.columns:
+        reader = readers.get(str(column))
+        values = frame[column]
+        if reader is None:
+            columns[column] = values
+        elif reader["as"] == "number":
+            columns[column] = read_numbers(values, reader["thousands"], reader["decimal"])
+        elif reader["as"] == "date":
+            columns.update(date_columns(str(column), values, reader))
+    return pd.DataFrame(columns, index=frame.index)

@@ -177,6 +177,43 @@ def test_predict_with_the_onnx_model_writes_the_file_predict_writes(exported, ru
     np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
 
 
+def with_text_numbers_and_dates(rows: int, seed: int) -> pd.DataFrame:
+    """A price written as text (``$1,234.50``), a date, a size and two classes of both."""
+    rng = np.random.default_rng(seed)
+    price = rng.uniform(500, 3000, size=rows)
+    size = rng.normal(size=rows)
+    when = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, rows), unit="D")
+    return pd.DataFrame(
+        {
+            "price": [f"${p:,.2f}" for p in price],
+            "when": when.strftime("%Y-%m-%d"),
+            "size": size,
+            "species": np.where(price / 1000 + size > 2, "cat", "dog"),
+        }
+    )
+
+
+@pytest.mark.slow  # one more fit and export: the slow set (CI runs both)
+def test_the_onnx_model_reads_text_numbers_and_dates_as_the_fit_did(run_cli, tmp_path):
+    with_text_numbers_and_dates(200, 0).to_csv(tmp_path / "train.csv", index=False)
+    new = tmp_path / "new.csv"
+    with_text_numbers_and_dates(40, 1).drop(columns="species").to_csv(new, index=False)
+    data = ["--data=ffnn_lightning.data.FileDataModule", "--data.target=species"]
+    cli = run_cli("fit", *data, "--data.path=train.csv", "--trainer.max_epochs=2",
+                  "--trainer.enable_progress_bar=false")  # fmt: skip
+    assert cli.datamodule.readers["price"]["as"] == "number"  # the case this test is about
+    assert cli.datamodule.readers["when"]["as"] == "date"
+    checkpoint = Path(cli.trainer.checkpoint_callback.best_model_path)
+    model = export(checkpoint, output=tmp_path / "model.onnx")
+    run_cli("predict", *data, f"--data.path={new}", f"--ckpt_path={checkpoint}")
+    expected = pd.read_csv(checkpoint.parent.parent / "predictions-new.csv")
+    run(["predict", f"--ckpt_path={model}", f"--data.path={new}"])
+    got = pd.read_csv(tmp_path / "predictions-new.csv")
+    assert (got["label"] == expected["label"]).all()
+    probabilities = ["probability_cat", "probability_dog"]
+    np.testing.assert_allclose(got[probabilities], expected[probabilities], atol=1e-5)
+
+
 def test_predict_with_the_onnx_model_loads_neither_torch_nor_lightning(exported, tmp_path):
     task, _, model = exported
     new = tmp_path / "few.csv"

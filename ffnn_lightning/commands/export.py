@@ -119,12 +119,14 @@ def write_onnx(module: FeedForwardModule, fitted: Fitted, output: Path) -> None:
     model = merge_models(preprocessing, network, io_map=[(NETWORK_INPUT, "x")])
     if fitted.classes is not None:
         model = with_class_names(model, fitted.classes)
-    # for a reader to name the probability columns as predict does, and to leave out the
-    # rows predict leaves out (a gap where the fit fills none)
+    # for predict to name the probability columns as from the checkpoint, to leave out the
+    # rows it leaves out (a gap where the fit fills none), and to read a file's columns as
+    # the fit did (numbers written as text, dates)
     described = {
         "task": fitted.task,
         "classes": json.dumps(fitted.classes),
         "fills_gaps": json.dumps(fills_gaps(fitted.preprocessor)),
+        "readers": json.dumps(fitted.readers or {}),
     }
     onnx.helper.set_model_props(model, described)
     onnx.checker.check_model(model)

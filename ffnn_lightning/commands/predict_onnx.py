@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.reading import read_table
+from ffnn_lightning.reading import apply_readers, read_table
 from ffnn_lightning.run_files import free_path, run_folder_of
 
 if TYPE_CHECKING:
@@ -77,8 +77,10 @@ def by_input_names(session: onnxruntime.InferenceSession, table: pd.DataFrame) -
 
 
 def predictions(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> pd.DataFrame:
-    """``predict``'s columns for every row of ``table``."""
-    table = by_input_names(session, table)
+    """``predict``'s columns for every row of ``table``, its columns read as the fit read
+    them (numbers written as text, dates)."""
+    meta = session.get_modelmeta().custom_metadata_map
+    table = by_input_names(session, apply_readers(table, json.loads(meta.get("readers", "{}"))))
     names = [o.name for o in session.get_outputs()]
     outputs = dict(zip(names, session.run(None, feeds(session, table)), strict=True))
     taken = {i.name for i in session.get_inputs()}
@@ -86,7 +88,7 @@ def predictions(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> p
     for column in table.columns:
         if column not in taken:
             result[column] = table[column].to_numpy()
-    classes = json.loads(session.get_modelmeta().custom_metadata_map.get("classes", "null"))
+    classes = json.loads(meta.get("classes", "null"))
     if classes is not None:
         result["label"] = outputs["label"]
         for i, name in enumerate(classes):
@@ -100,7 +102,6 @@ def predictions(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> p
         )
         for i, name in enumerate(names):
             result[name] = values[:, i]
-    meta = session.get_modelmeta().custom_metadata_map
     return (
         result if json.loads(meta.get("fills_gaps", "true")) else with_reasons(result, table, taken)
     )

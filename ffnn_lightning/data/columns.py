@@ -14,19 +14,18 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.errors import InputError
+from ffnn_lightning.reading import DATE_PARTS, cleaned, number_pattern
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # (thousands, decimal) conventions tried in turn; the first that reads every cell wins
 CONVENTIONS = [("", "."), (",", "."), (".", ","), ("", ","), ("'", ".")]
-SYMBOLS = re.compile(r"[$€£¥₹\s\u00a0\u202f]")  # currency signs and spaces, inside numbers too
 NUMBER_LIKE = re.compile(r"^[+-]?[\d.,']*\d[\d.,']*%?$")
 ISO_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 SLASH_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 ID_NAME = re.compile(r"(^|[_\s.-])(id|ids|key|uuid|guid|index)$|^(id|row|index)[_\s.-]", re.I)
 MIN_ROWS = 20  # fewer rows say too little to call a column an identifier
-DATE_PARTS = ("year", "month", "weekday", "days")
 
 
 def is_text(values: pd.Series) -> bool:
@@ -34,30 +33,6 @@ def is_text(values: pd.Series) -> bool:
     from pandas.api.types import is_object_dtype, is_string_dtype
 
     return is_object_dtype(values) or is_string_dtype(values)
-
-
-def number_pattern(thousands: str, decimal: str) -> re.Pattern:
-    grouped = rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|" if thousands else ""
-    return re.compile(rf"^[+-]?(?:{grouped}\d+)(?:{re.escape(decimal)}\d+)?%?$")
-
-
-def _cleaned(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip().str.replace(SYMBOLS, "", regex=True)
-
-
-def read_numbers(values: pd.Series, thousands: str, decimal: str) -> pd.Series:
-    """The cells as numbers under one convention (``%`` divides by 100); NaN where one does
-    not read."""
-    import pandas as pd
-
-    text = _cleaned(values)
-    ok = text.str.match(number_pattern(thousands, decimal))
-    plain = text.str.rstrip("%")
-    if thousands:
-        plain = plain.str.replace(thousands, "", regex=False)
-    plain = plain.str.replace(decimal, ".", regex=False)
-    numbers = pd.to_numeric(plain.where(ok), errors="coerce")
-    return numbers.where(~text.str.endswith("%"), numbers / 100).where(values.notna())
 
 
 def number_reader(
@@ -69,7 +44,7 @@ def number_reader(
     cells = values.dropna()
     if cells.empty:
         return None
-    text = _cleaned(cells)
+    text = cleaned(cells)
     if not text.str.match(NUMBER_LIKE).all():
         return None
     given = [(thousands or "", decimal or ".")] if thousands or decimal else CONVENTIONS
@@ -109,22 +84,6 @@ def date_reader(values: pd.Series) -> dict | None:
     return {"as": "date", "format": "%d/%m/%Y" if day_first else "%m/%d/%Y"}
 
 
-def date_columns(column: str, values: pd.Series, reader: dict) -> dict[str, pd.Series]:
-    """A date column as numbers a network can use: year, month, weekday (0 is Monday) and
-    days since 1970-01-01 (the trend, with the time of day as a fraction)."""
-    import pandas as pd
-
-    text = values.astype(str).str.strip()
-    if reader["format"] != "ISO8601":
-        text = text.str.replace(r"[.-]", "/", regex=True)
-    when = pd.to_datetime(text.where(values.notna()), format=reader["format"], errors="coerce")
-    days = (when - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
-    parts = (when.dt.year, when.dt.month, when.dt.day_of_week, days)
-    return {
-        f"{column}.{name}": part.astype(float) for name, part in zip(DATE_PARTS, parts, strict=True)
-    }
-
-
 def not_a_feature(column: str, values: pd.Series) -> str | None:
     """Why a column is no feature: an identifier, free text, or a category with about as
     many levels as rows (one-hot, one input per row it has seen); None if it is one."""
@@ -134,7 +93,7 @@ def not_a_feature(column: str, values: pd.Series) -> str | None:
         return None
     if levels == rows and ID_NAME.search(str(column)):
         return f"an identifier (a distinct value in each of {rows} rows)"
-    if values.dtype.kind in "iufb" or _cleaned(cells).str.match(NUMBER_LIKE).mean() >= 0.9:
+    if values.dtype.kind in "iufb" or cleaned(cells).str.match(NUMBER_LIKE).mean() >= 0.9:
         return None  # numbers (a few cells of text among them are reported on their own)
     if levels >= 0.9 * rows:
         words = cells.astype(str).str.split().str.len().mean()
@@ -190,24 +149,6 @@ def _said(reader: dict, values: pd.Series) -> str:
         parts = ", ".join(DATE_PARTS)
         return f"holds dates ({reader['format']}): read as {parts} (days since 1970); {keep}."
     return f"is {reader['why']}: left out; {keep}."
-
-
-def apply_readers(frame: pd.DataFrame, readers: dict[str, dict]) -> pd.DataFrame:
-    """The table with each reader applied: numbers parsed, dates as numbers, columns left out
-    removed. A cell that does not read becomes a gap (the ``missing`` policy then applies)."""
-    import pandas as pd
-
-    columns = {}
-    for column in frame.columns:
-        reader = readers.get(str(column))
-        values = frame[column]
-        if reader is None:
-            columns[column] = values
-        elif reader["as"] == "number":
-            columns[column] = read_numbers(values, reader["thousands"], reader["decimal"])
-        elif reader["as"] == "date":
-            columns.update(date_columns(str(column), values, reader))
-    return pd.DataFrame(columns, index=frame.index)
 
 
 def renamed(names: list[str], readers: dict[str, dict]) -> list[str]:

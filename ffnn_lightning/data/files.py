@@ -9,7 +9,6 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.data.base import TabularDataModule
 from ffnn_lightning.data.columns import (
-    apply_readers,
     clean_labels,
     decide,
     is_text,
@@ -19,7 +18,7 @@ from ffnn_lightning.data.columns import (
 )
 from ffnn_lightning.data.preprocessing import table_preprocessor
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.reading import read_table
+from ffnn_lightning.reading import apply_readers, read_table
 
 
 class FileDataModule(TabularDataModule):
