@@ -173,3 +173,13 @@ def apply_readers(frame: pd.DataFrame, readers: dict[str, dict]) -> pd.DataFrame
         elif reader["as"] == "date":
             columns.update(date_columns(str(column), values, reader))
     return pd.DataFrame(columns, index=frame.index)
+
+
+def infinite_cells(frame: pd.DataFrame, columns: list[str]) -> str:
+    """Where the number columns hold an infinite value (``'a' rows [3, 9]; ...``: the first
+    five rows of each), or ``""``."""
+    import numpy as np
+
+    numeric = [c for c in columns if frame[c].dtype.kind == "f"]
+    infinite = {c: frame.index[np.isinf(frame[c].to_numpy())].tolist() for c in numeric}
+    return "; ".join(f"{c!r} rows {rows[:5]}" for c, rows in infinite.items() if rows)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ffnn_lightning.commands.predict_onnx import UNNAMED
 from ffnn_lightning.data.base import TabularDataModule, fit_in_checkpoint
 from ffnn_lightning.data.preprocessing import Fitted, SmoothClip, fit_from_state
 from ffnn_lightning.errors import InputError
@@ -37,7 +38,6 @@ from ffnn_lightning.training.checkpoints import module_class
 
 OPSET = {"": 18, "ai.onnx.ml": 3}
 NETWORK_INPUT = "network_input"  # the preprocessing's output
-UNNAMED = "features"  # the one input of a model fitted on arrays: every column, in order
 
 
 class Predictor(nn.Module):

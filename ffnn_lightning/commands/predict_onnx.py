@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.reading import apply_readers, read_table
+from ffnn_lightning.reading import apply_readers, infinite_cells, read_table
 from ffnn_lightning.run_files import free_path, run_folder_of
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ FILE_DATA = {
     "ffnn_lightning.data.FileDataModule",
     "ffnn_lightning.data.files.FileDataModule",
 }
+UNNAMED = "features"  # the one input of a model fitted on arrays: every column, in order
 OPTIONS = "--ckpt_path, --data.path, --data.separator and --data.encoding"
 
 
@@ -46,9 +47,9 @@ def feeds(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> dict[st
     """One ``[rows, 1]`` array per model input, taken from the column of its name: numbers
     as float32 (a gap is NaN), categories as strings (a gap is the empty string)."""
     inputs = session.get_inputs()
-    if [i.name for i in inputs] == ["features"] and "features" not in table.columns:
+    if [i.name for i in inputs] == [UNNAMED] and UNNAMED not in table.columns:
         # a model trained on unnamed features (arrays): the file's columns, in order
-        return {"features": table.to_numpy(np.float32)}
+        return {UNNAMED: table.to_numpy(np.float32)}
     missing = [i.name for i in inputs if i.name not in table.columns]
     if missing:
         raise InputError(f"The file has no column {missing} (the model takes its columns by name).")
@@ -135,13 +136,31 @@ def main(argv: list[str]) -> Path:
     args = arguments(argv)
     session = load(Path(args.ckpt_path))
     path = Path(args.path)
-    table = predictions(session, read_table(path, args.separator, args.encoding))
+    table = predictions(session, finite(session, read_table(path, args.separator, args.encoding)))
     out = free_path(run_folder_of(args.ckpt_path) / f"predictions-{path.stem}.csv")
     table.to_csv(out, index=False)
     unanswered = int((table["reason"] != "").sum()) if "reason" in table else 0
     left_out = f", and {unanswered} rows it could not predict" if unanswered else ""
     print(f"Predictions for {len(table) - unanswered} rows{left_out} written to {out}")
     return out
+
+
+def finite(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> pd.DataFrame:
+    """The table with an infinite number in a column the model takes as a gap where the model
+    fills gaps (as ``predict`` from a checkpoint of ``missing: impute``), else refused, naming
+    the cells."""
+    inputs = {i.name for i in session.get_inputs()}
+    taken = [c for c in table.columns if onnx_name(c) in inputs or inputs == {UNNAMED}]
+    where = infinite_cells(table, taken)
+    if not where:
+        return table
+    if not json.loads(session.get_modelmeta().custom_metadata_map.get("fills_gaps", "true")):
+        raise InputError(
+            f"Infinite values in column {where} (rows counted from 0 after the header), which "
+            "this model cannot take (it was trained with missing: drop). Fix them."
+        )
+    print(f"Infinite values in column {where}: filled as gaps.")
+    return table.replace([np.inf, -np.inf], np.nan)
 
 
 def arguments(argv: list[str]) -> argparse.Namespace:

@@ -14,7 +14,7 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_info
 
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.reading import DATE_PARTS, cleaned, number_pattern
+from ffnn_lightning.reading import DATE_PARTS, cleaned, infinite_cells, number_pattern
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,12 +165,9 @@ def renamed(names: list[str], readers: dict[str, dict]) -> list[str]:
 
 def refuse_infinite(frame: pd.DataFrame, columns: list[str], impute: bool, source: str):
     """Infinite numbers: refused, naming the column and rows; gaps where ``impute``."""
-    numeric = [c for c in columns if frame[c].dtype.kind == "f"]
-    infinite = {c: frame.index[np.isinf(frame[c].to_numpy())].tolist() for c in numeric}
-    infinite = {c: rows for c, rows in infinite.items() if rows}
-    if not infinite:
+    where = infinite_cells(frame, columns)
+    if not where:
         return frame
-    where = "; ".join(f"{c!r} rows {rows[:5]}" for c, rows in infinite.items())
     if not impute:
         raise InputError(
             f"{source}: infinite values in column {where} (rows counted from 0 after the "
