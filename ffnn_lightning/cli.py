@@ -16,7 +16,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ffnn_lightning.class_paths import importable
+from ffnn_lightning.class_paths import class_at, importable
 from ffnn_lightning.commands import command_module
 from ffnn_lightning.data import TabularDataModule
 from ffnn_lightning.errors import InputError, TrainingDiverged
@@ -124,7 +124,8 @@ class FFNNCLI(LightningCLI):
         data module and arguments, which become the defaults (``--config`` and ``--data.*``
         options still override them, e.g. ``--data.path new.csv``; ``--data FileDataModule``
         reads new rows from a file with any data module's fit). They must be defaults
-        before parsing, so the checkpoint is looked up in the command line and its configs."""
+        before parsing, so the checkpoint is looked up in the command line and its configs.
+        ``--data`` naming the checkpoint's own data module keeps its arguments."""
         if not isinstance(args, list) or not args or args[0] not in EVALUATING:
             return
         path = _named_in(args[1:], "ckpt_path")
@@ -134,8 +135,10 @@ class FFNNCLI(LightningCLI):
             state = read_checkpoint(Path(path))
         except InputError:
             return  # reported by _check_checkpoint
-        other_data = any(name == "--data" for name, _ in _options(args[1:]))
-        hparams = {} if other_data else state.get(DATA_HPARAMS, {})
+        named = [value for name, value in _options(args[1:]) if name == "--data"]
+        own = state.get(DATA_HPARAMS, {})
+        other_data = bool(named) and not _names_class(named[-1], own.get("_class_path"))
+        hparams = {} if other_data else own
         if str(_named_in(args[1:], "weights_only")).lower() not in ("false", "0"):
             used = {"model": state.get("hyper_parameters", {}), "data": hparams}
             check_class_paths(used, path, self.named)
@@ -283,6 +286,17 @@ def config_texts(args: list) -> list[str]:
 
 
 CONFIG_FLAGS = ("--config", "-c")
+
+
+def _names_class(named: str, class_path: str | None) -> bool:
+    """Whether a ``--data`` value names the class at ``class_path``: by its name alone
+    (``FileDataModule``) or by any import path to it."""
+    if class_path is None:
+        return False
+    if "." not in named:
+        return named == class_path.rpartition(".")[2]
+    found = class_at(named, object)
+    return found is not None and found is class_at(class_path, object)
 
 
 def _options(args: list[str]):

@@ -72,6 +72,23 @@ def test_new_rows_get_class_names_probabilities_and_ids_in_their_order(run_cli, 
         assert float(row["probability_dog"]) == pytest.approx(float(same["probability_dog"]))
 
 
+@pytest.mark.parametrize(
+    "named",
+    [
+        "FileDataModule",
+        "ffnn_lightning.data.FileDataModule",
+        "ffnn_lightning.data.files.FileDataModule",
+    ],
+)
+def test_naming_the_checkpoints_own_data_module_keeps_its_arguments(run_cli, trained, named):
+    checkpoint, folder = trained
+    new = pets(6, seed=1).drop(columns="species")
+    new.to_csv("new.csv", index=False)  # its id column is the fit's drop column
+    run_cli("predict", "--ckpt_path", checkpoint, f"--data={named}", "--data.path=new.csv")
+    rows = read(folder / "predictions-new.csv")
+    assert [row["id"] for row in rows] == list(new["id"])
+
+
 def test_columns_that_do_not_match_are_listed(trained, tmp_path):
     checkpoint, _ = trained
     pets(5).drop(columns=["species", "colour"]).assign(age=1).to_csv("new.csv", index=False)
