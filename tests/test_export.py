@@ -233,6 +233,33 @@ def test_the_onnx_model_reads_text_numbers_and_dates_as_the_fit_did(run_cli, tmp
     np.testing.assert_allclose(got[probabilities], expected[probabilities], atol=1e-5)
 
 
+@pytest.mark.slow  # one more fit and export: the slow set (CI runs both)
+def test_a_category_of_numbers_is_one_level_however_the_file_writes_it(run_cli, tmp_path):
+    rng = np.random.default_rng(0)
+    zone, size = rng.integers(1, 5, 200), rng.normal(size=200)
+    train = pd.DataFrame(
+        {"zone": zone, "size": size, "y": np.where(size + (zone == 2) > 0.5, "a", "b")}
+    )
+    train.to_csv(tmp_path / "train.csv", index=False)
+    # a gap makes pandas read the new file's zones as 1.0, 2.0, ...: the same levels
+    pd.DataFrame({"zone": [1, 2, None, 4, 9], "size": [0.1, 0.2, 0.3, 0.4, 0.5]}).to_csv(
+        tmp_path / "new.csv", index=False
+    )
+    data = ["--data=ffnn_lightning.data.FileDataModule", "--data.target=y",
+            "--data.categorical=[zone]", "--data.missing=impute"]  # fmt: skip
+    cli = run_cli("fit", *data, "--data.path=train.csv", "--trainer.max_epochs=2",
+                  "--trainer.enable_progress_bar=false")  # fmt: skip
+    checkpoint = Path(cli.trainer.checkpoint_callback.best_model_path)
+    model = export(checkpoint, output=tmp_path / "zones.onnx")
+    run_cli("predict", f"--ckpt_path={checkpoint}", "--data.path=new.csv")
+    expected = pd.read_csv(checkpoint.parent.parent / "predictions-new.csv")
+    run(["predict", f"--ckpt_path={model}", f"--data.path={tmp_path / 'new.csv'}"])
+    got = pd.read_csv(tmp_path / "predictions-new.csv")
+    assert (got["label"] == expected["label"]).all()
+    np.testing.assert_allclose(got[["probability_a", "probability_b"]],
+                               expected[["probability_a", "probability_b"]], atol=1e-5)  # fmt: skip
+
+
 def test_predict_with_the_onnx_model_loads_neither_torch_nor_lightning(exported, tmp_path):
     task, _, model = exported
     new = tmp_path / "few.csv"

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ffnn_lightning.commands.predict_onnx import UNNAMED
+from ffnn_lightning.commands.predict_onnx import UNNAMED, category_text
 from ffnn_lightning.data.base import TabularDataModule, fit_in_checkpoint
 from ffnn_lightning.data.preprocessing import Fitted, SmoothClip, fit_from_state
 from ffnn_lightning.errors import InputError
@@ -208,8 +208,9 @@ def category_columns(fitted: Fitted) -> list[str]:
 
 def onnx_ready(fitted: Fitted):
     """A copy of the preprocessor that skl2onnx converts alike: columns selected by name
-    (skl2onnx takes only Python ints or names, the fit holds NumPy integers), and a category
-    gap as the empty string (skl2onnx imputes strings only from a string marker)."""
+    (skl2onnx takes only Python ints or names, the fit holds NumPy integers), a category gap
+    as the empty string (skl2onnx imputes strings only from a string marker), and the
+    levels of a category of numbers (``categorical: [zone]``) as the text ``predict`` feeds."""
     from sklearn.impute import SimpleImputer
 
     preprocessor = copy.deepcopy(fitted.preprocessor)
@@ -221,6 +222,10 @@ def onnx_ready(fitted: Fitted):
         for _, step in getattr(categories, "steps", []):
             if isinstance(step, SimpleImputer):
                 step.missing_values = ""
+            if hasattr(step, "statistics_"):  # not fitted where the part has no columns
+                step.statistics_ = category_text(list(step.statistics_))
+            if hasattr(step, "categories_"):
+                step.categories_ = [category_text(list(levels)) for levels in step.categories_]
     return preprocessor
 
 

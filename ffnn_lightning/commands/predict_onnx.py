@@ -55,14 +55,26 @@ def feeds(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> dict[st
         raise InputError(f"The file has no column {missing} (the model takes its columns by name).")
     arrays = {}
     for model_input in inputs:
-        column = table[[model_input.name]]
+        column = table[model_input.name]
         if model_input.type == "tensor(string)":
-            arrays[model_input.name] = (
-                column.astype(object).where(column.notna(), "").astype(str).to_numpy(object)
-            )
+            arrays[model_input.name] = category_text(column.tolist()).reshape(-1, 1)
         else:
-            arrays[model_input.name] = column.to_numpy(np.float32)
+            arrays[model_input.name] = column.to_numpy(np.float32).reshape(-1, 1)
     return arrays
+
+
+def category_text(values: list) -> np.ndarray:
+    """Category cells as the text the ONNX model matches (``export`` writes a fit's levels
+    so): a whole number without its decimal point (``2.0`` and ``2``, one level to the
+    checkpoint's fit, are both ``"2"``), a gap as the empty string."""
+    return np.array(
+        ["" if pd.isna(v) else str(int(v)) if _whole(v) else str(v) for v in values],
+        dtype=object,
+    )
+
+
+def _whole(value) -> bool:
+    return isinstance(value, float | np.floating) and float(value).is_integer()
 
 
 def onnx_name(column: str) -> str:
