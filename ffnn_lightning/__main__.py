@@ -7,6 +7,7 @@ from ffnn_lightning.commands import ONNX_PREDICT, command_module, overview
 
 
 def main() -> None:
+    """Dispatch ``sys.argv`` to the light overview, the ONNX predictor or the LightningCLI."""
     args = sys.argv[1:]
     if args in (["-h"], ["--help"]):
         print(overview())

@@ -308,6 +308,13 @@ def test_predict_with_an_onnx_model_and_no_file_says_which_option(tmp_path):
         run(["predict", "--ckpt_path", str(tmp_path / "m.onnx")])
 
 
+def test_predict_with_an_onnx_model_lists_the_options_it_takes(capsys):
+    with pytest.raises(SystemExit) as done:
+        run(["predict", "--ckpt_path", "m.onnx", "--help"])
+    assert done.value.code == 0
+    assert "--data.path" in capsys.readouterr().out
+
+
 def test_a_missing_or_foreign_onnx_model_is_one_line(tmp_path):
     import onnx
     from onnx import TensorProto, helper

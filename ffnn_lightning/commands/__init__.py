@@ -1,5 +1,6 @@
 """The commands beside LightningCLI's: ``tune``, ``cv``, ``compare``, ``export`` and ``explain``,
-each a module with ``main(argv)`` that ``python -m ffnn_lightning <command>`` dispatches to.
+each a module with ``main(argv)`` that ``python -m ffnn_lightning <command>`` dispatches to,
+and ``predict`` with an exported ONNX model (:mod:`ffnn_lightning.commands.predict_onnx`).
 
 This module imports nothing heavy: ``python -m ffnn_lightning --help`` prints :func:`overview`
 without loading PyTorch or Lightning; each command's own ``--help`` lists its options."""

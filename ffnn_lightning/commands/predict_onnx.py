@@ -178,13 +178,19 @@ def finite(session: onnxruntime.InferenceSession, table: pd.DataFrame) -> pd.Dat
 def arguments(argv: list[str]) -> argparse.Namespace:
     """The options an ONNX model takes; any other is refused, naming it."""
     parser = argparse.ArgumentParser(
-        prog="python -m ffnn_lightning predict", allow_abbrev=False, add_help=False
+        prog="python -m ffnn_lightning predict",
+        description="Predictions of an exported ONNX model for every row of a file.",
+        allow_abbrev=False,
     )
-    parser.add_argument("--ckpt_path", required=True)
-    parser.add_argument("--data", default="FileDataModule")
-    for name, default in (("path", ""), ("separator", ","), ("encoding", "utf-8")):
+    parser.add_argument("--ckpt_path", required=True, help="the .onnx file export wrote")
+    parser.add_argument("--data", default="FileDataModule", help="FileDataModule, the only one")
+    for name, default, what in (
+        ("path", "", "the CSV or Parquet file of rows"),
+        ("separator", ",", "its CSV separator"),
+        ("encoding", "utf-8", "its text encoding"),
+    ):
         parser.add_argument(
-            f"--data.{name}", f"--data.init_args.{name}", dest=name, default=default
+            f"--data.{name}", f"--data.init_args.{name}", dest=name, default=default, help=what
         )
     args, others = parser.parse_known_args(argv)
     if others:
