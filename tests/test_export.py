@@ -48,10 +48,11 @@ def table(task: str, rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def data_args(path: str, task: str) -> list[str]:
-    """The file's data module; the multiclass table's gaps imputed (the others have none:
-    their preprocessing converts without imputers). The shops (45, a few of them unseen in
-    training) are codes for an embedding in the classes' tables, one-hot in the regression's."""
+def data_args(task: str) -> list[str]:
+    """The task's file data module, its --data.path left to the caller. The multiclass
+    table's gaps imputed (the others have none: their preprocessing converts without
+    imputers). The shops (45, a few of them unseen in training) are codes for an embedding in
+    the classes' tables, one-hot in the regression's."""
     gaps = ["--data.missing=impute"] if task == "multiclass" else []
     codes = [] if task == "regression" else ["--data.category_embedding_min_levels=10"]
     codes += (
@@ -59,7 +60,6 @@ def data_args(path: str, task: str) -> list[str]:
     )
     return [
         "--data=ffnn_lightning.data.FileDataModule",
-        f"--data.path={path}",
         f"--data.target={TARGETS[task]}",
         *gaps,
         *codes,
@@ -89,7 +89,8 @@ def exported(request, tmp_path_factory):
         cli = main(
             [
                 "fit",
-                *data_args("train.csv", task),
+                *data_args(task),
+                "--data.path=train.csv",
                 *network,
                 "--trainer.max_epochs=3",
                 "--seed_everything=0",
@@ -105,23 +106,43 @@ def exported(request, tmp_path_factory):
 
 
 def onnx_predictions(model: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """The ONNX model's answers for a frame, in process."""
     session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     return predict_onnx.predictions(session, frame)
+
+
+def checkpoint_predictions(run_cli, checkpoint: Path, new: Path, *data: str, **read):
+    """``predict`` from the checkpoint on the file ``new``: the table it writes in the run's
+    folder (``read`` goes to ``pd.read_csv``)."""
+    run_cli("predict", *data, f"--data.path={new}", f"--ckpt_path={checkpoint}")
+    return pd.read_csv(checkpoint.parent.parent / f"predictions-{new.stem}.csv", **read)
+
+
+def command_predictions(model: Path, new: Path) -> pd.DataFrame:
+    """``predict`` with the ONNX model on the file ``new``: the table it writes beside the
+    model (the model's folder is its run)."""
+    run(["predict", f"--ckpt_path={model}", f"--data.path={new}"])
+    return pd.read_csv(model.parent / f"predictions-{new.stem}.csv")
+
+
+def assert_same_numbers(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """The probability and prediction columns agree to float32's precision."""
+    numbers = [c for c in expected.columns if c.startswith(("probability", "prediction"))]
+    assert numbers, f"no probability or prediction column in {list(expected.columns)}"
+    np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
 
 
 def test_onnx_gives_predicts_columns_and_values_on_a_new_file(exported, run_cli, tmp_path):
     task, checkpoint, model = exported
     new = tmp_path / "new.csv"
     table(task, 50, seed=1).drop(columns=TARGETS[task]).to_csv(new, index=False)
-    run_cli("predict", *data_args(str(new), task), "--ckpt_path", str(checkpoint))
-    expected = pd.read_csv(checkpoint.parent.parent / "predictions-new.csv")
+    expected = checkpoint_predictions(run_cli, checkpoint, new, *data_args(task))
     got = onnx_predictions(model, pd.read_csv(new))
     assert list(got.columns) == list(expected.columns)
     assert len(got) == 50
     if task != "regression":
         assert (got["label"] == expected["label"]).all()
-    numbers = [c for c in expected.columns if c.startswith(("probability", "prediction"))]
-    np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
+    assert_same_numbers(got, expected)
 
 
 def test_the_onnx_model_divides_by_the_checkpoints_temperature(exported):
@@ -137,8 +158,9 @@ def test_onnx_and_predict_answer_every_row_the_gaps_with_a_reason(exported, run_
     frame.loc[[2, 9], "size"] = np.nan
     frame.loc[[9, 30], "colour"] = np.nan
     frame.to_csv(new, index=False)
-    run_cli("predict", *data_args(str(new), task), "--ckpt_path", str(checkpoint))
-    expected = pd.read_csv(checkpoint.parent.parent / "predictions-gaps.csv", keep_default_na=False)
+    expected = checkpoint_predictions(
+        run_cli, checkpoint, new, *data_args(task), keep_default_na=False
+    )
     got = onnx_predictions(model, pd.read_csv(new))
     assert len(got) == len(expected) == 40
     if task == "multiclass":  # its gaps are imputed: every row answered
@@ -168,13 +190,10 @@ def test_predict_with_the_onnx_model_writes_the_file_predict_writes(exported, ru
     task, checkpoint, model = exported
     new = tmp_path / "rows.csv"
     table(task, 30, seed=3).drop(columns=TARGETS[task]).to_csv(new, index=False)
-    run_cli("predict", *data_args(str(new), task), "--ckpt_path", str(checkpoint))
-    expected = pd.read_csv(checkpoint.parent.parent / "predictions-rows.csv")
-    run(["predict", "--ckpt_path", str(model), "--data.path", str(new)])
-    got = pd.read_csv(model.parent / "predictions-rows.csv")  # the model's folder: its run
+    expected = checkpoint_predictions(run_cli, checkpoint, new, *data_args(task))
+    got = command_predictions(model, new)
     assert list(got.columns) == list(expected.columns)
-    numbers = [c for c in expected.columns if c.startswith(("probability", "prediction"))]
-    np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
+    assert_same_numbers(got, expected)
 
 
 def test_an_infinite_number_is_a_gap_or_refused_as_from_the_checkpoint(exported, run_cli, tmp_path):
@@ -183,17 +202,12 @@ def test_an_infinite_number_is_a_gap_or_refused_as_from_the_checkpoint(exported,
     frame = table(task, 10, seed=6).drop(columns=TARGETS[task])
     frame.loc[4, "size"] = np.inf
     frame.to_csv(new, index=False)
-    onnx = ["predict", f"--ckpt_path={model}", f"--data.path={new}"]
     if task != "multiclass":  # trained with missing: drop, which fills no gap
         with pytest.raises(SystemExit, match=r"Infinite values in column 'size' rows \[4\]"):
-            run(onnx)
+            command_predictions(model, new)
         return
-    run_cli("predict", *data_args(str(new), task), "--ckpt_path", str(checkpoint))
-    expected = pd.read_csv(checkpoint.parent.parent / "predictions-infinite.csv")
-    run(onnx)
-    got = pd.read_csv(model.parent / "predictions-infinite.csv")
-    numbers = [c for c in expected.columns if c.startswith("probability")]
-    np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
+    expected = checkpoint_predictions(run_cli, checkpoint, new, *data_args(task))
+    assert_same_numbers(command_predictions(model, new), expected)
 
 
 def with_text_numbers_and_dates(rows: int, seed: int) -> pd.DataFrame:
@@ -224,13 +238,10 @@ def test_the_onnx_model_reads_text_numbers_and_dates_as_the_fit_did(run_cli, tmp
     assert cli.datamodule.readers["when"]["as"] == "date"
     checkpoint = Path(cli.trainer.checkpoint_callback.best_model_path)
     model = export(checkpoint, output=tmp_path / "model.onnx")
-    run_cli("predict", *data, f"--data.path={new}", f"--ckpt_path={checkpoint}")
-    expected = pd.read_csv(checkpoint.parent.parent / "predictions-new.csv")
-    run(["predict", f"--ckpt_path={model}", f"--data.path={new}"])
-    got = pd.read_csv(tmp_path / "predictions-new.csv")
+    expected = checkpoint_predictions(run_cli, checkpoint, new, *data)
+    got = command_predictions(model, new)
     assert (got["label"] == expected["label"]).all()
-    probabilities = ["probability_cat", "probability_dog"]
-    np.testing.assert_allclose(got[probabilities], expected[probabilities], atol=1e-5)
+    assert_same_numbers(got, expected)
 
 
 @pytest.mark.slow  # one more fit and export: the slow set (CI runs both)
@@ -242,8 +253,9 @@ def test_a_category_of_numbers_is_one_level_however_the_file_writes_it(run_cli, 
     )
     train.to_csv(tmp_path / "train.csv", index=False)
     # a gap makes pandas read the new file's zones as 1.0, 2.0, ...: the same levels
+    new = tmp_path / "new.csv"
     pd.DataFrame({"zone": [1, 2, None, 4, 9], "size": [0.1, 0.2, 0.3, 0.4, 0.5]}).to_csv(
-        tmp_path / "new.csv", index=False
+        new, index=False
     )
     data = ["--data=ffnn_lightning.data.FileDataModule", "--data.target=y",
             "--data.categorical=[zone]", "--data.missing=impute"]  # fmt: skip
@@ -251,13 +263,10 @@ def test_a_category_of_numbers_is_one_level_however_the_file_writes_it(run_cli, 
                   "--trainer.enable_progress_bar=false")  # fmt: skip
     checkpoint = Path(cli.trainer.checkpoint_callback.best_model_path)
     model = export(checkpoint, output=tmp_path / "zones.onnx")
-    run_cli("predict", f"--ckpt_path={checkpoint}", "--data.path=new.csv")
-    expected = pd.read_csv(checkpoint.parent.parent / "predictions-new.csv")
-    run(["predict", f"--ckpt_path={model}", f"--data.path={tmp_path / 'new.csv'}"])
-    got = pd.read_csv(tmp_path / "predictions-new.csv")
+    expected = checkpoint_predictions(run_cli, checkpoint, new)  # its data from the checkpoint
+    got = command_predictions(model, new)
     assert (got["label"] == expected["label"]).all()
-    np.testing.assert_allclose(got[["probability_a", "probability_b"]],
-                               expected[["probability_a", "probability_b"]], atol=1e-5)  # fmt: skip
+    assert_same_numbers(got, expected)
 
 
 def test_predict_with_the_onnx_model_loads_neither_torch_nor_lightning(exported, tmp_path):
@@ -381,7 +390,8 @@ def test_torchscript_reloads_and_gives_the_networks_outputs(run_cli, tmp_path):
     table("multiclass", 120).to_csv("train.csv", index=False)
     cli = run_cli(
         "fit",
-        *data_args("train.csv", "multiclass"),
+        *data_args("multiclass"),
+        "--data.path=train.csv",
         "--trainer.max_epochs=1",
         "--seed_everything=0",
     )

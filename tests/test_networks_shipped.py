@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -14,7 +13,13 @@ from ffnn_lightning.cli import run
 from tests.conftest import CONFIGS
 
 pytest.importorskip("onnxruntime", reason="pip install -e '.[export]'")
-from tests.test_export import data_args, onnx_predictions, table
+from tests.test_export import (
+    assert_same_numbers,
+    checkpoint_predictions,
+    data_args,
+    onnx_predictions,
+    table,
+)
 
 NETWORKS = {
     "residual": ["--model.network.width=32"],
@@ -24,7 +29,7 @@ NETWORKS = {
 
 def fit_args(network: str, task: str, *extra: str) -> list[str]:
     return [
-        *data_args("train.csv", task),
+        *data_args(task), "--data.path=train.csv",
         "--config", str(CONFIGS / "networks" / f"{network}.yaml"), *NETWORKS[network],
         "--seed_everything=0", "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false", *extra,
@@ -42,11 +47,8 @@ def test_a_shipped_network_resumes_and_exports_what_predict_gives(network, run_c
     checkpoint = Path(resumed.trainer.checkpoint_callback.best_model_path).resolve()
     run(["export", "--ckpt_path", str(checkpoint), "--output", "model.onnx"])
     table(task, 40, seed=1).drop(columns=table(task, 1).columns[-1]).to_csv("new.csv", index=False)
-    run_cli("predict", *data_args("new.csv", task), "--ckpt_path", str(checkpoint))
-    expected = pd.read_csv(checkpoint.parent.parent / "predictions-new.csv")
-    got = onnx_predictions(tmp_path / "model.onnx", pd.read_csv("new.csv"))
-    numbers = [c for c in expected.columns if c.startswith(("probability", "prediction"))]
-    np.testing.assert_allclose(got[numbers], expected[numbers], rtol=1e-5, atol=1e-5)
+    expected = checkpoint_predictions(run_cli, checkpoint, tmp_path / "new.csv", *data_args(task))
+    assert_same_numbers(onnx_predictions(tmp_path / "model.onnx", pd.read_csv("new.csv")), expected)
 
 
 @pytest.mark.slow  # one more fit or study: the slow set (CI runs both)
