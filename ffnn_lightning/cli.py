@@ -13,6 +13,7 @@ from typing import Any
 
 import lightning as L
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -44,13 +45,35 @@ from ffnn_lightning.training.logs import TRACKERS, SaveConfig, run_with_folder
 from ffnn_lightning.training.trainer import Trainer
 
 
+class ValidatedOnceParser(LightningArgumentParser):
+    """Dumps a config it has validated without validating it again. LightningCLI dumps the
+    parsed config twice a run (``config.yaml``, the checkpoint's hyperparameters), and each
+    validation checks every class's arguments anew: on a small table as long as many epochs.
+    Any other namespace is validated as before."""
+
+    validated: tuple[Namespace, ...] = ()
+
+    def dump(self, namespace: Namespace, *args: Any, **kwargs: Any) -> str:
+        if any(namespace is checked for checked in self.validated):
+            kwargs.setdefault("skip_validation", True)
+        if "skip_none" in kwargs:  # Lightning 2.6 still passes jsonargparse's old name for it
+            kwargs["skip_unset"] = kwargs.pop("skip_none")
+        return super().dump(namespace, *args, **kwargs)
+
+
 class FFNNCLI(LightningCLI):
     """Links the data's shape into the model; adds checkpoints, the fast route, a bar, a stop
     for diverging runs, a predictions CSV and the ``lr_find`` command."""
 
     def __init__(self, *args: Any, run_folder: tuple[Path, str] | None = None, **kwargs: Any):
         self.run_folder = run_folder  # (folder, version) of a command's run: see main()
-        super().__init__(*args, **kwargs)
+        self.parsers: list[ValidatedOnceParser] = []
+        super().__init__(*args, parser_class=ValidatedOnceParser, **kwargs)
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        parser = super().init_parser(**kwargs)
+        self.parsers.append(parser)
+        return parser
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.config.get("subcommand")), self.config)
@@ -58,6 +81,8 @@ class FFNNCLI(LightningCLI):
             _evaluation_runs(config, self.subcommand)
         if self.run_folder is not None:
             self._place_run(config, *self.run_folder)
+        for parser in self.parsers:  # parsed and validated; changed above by this code only
+            parser.validated = (self.config, config)
 
     @staticmethod
     def _place_run(config, folder: Path, version: str) -> None:

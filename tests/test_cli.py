@@ -43,6 +43,18 @@ def test_run_folder_holds_config_hyperparameters_and_checkpoints(run_cli):
     assert "last.ckpt" in checkpoints and any(n.startswith("best-epoch=") for n in checkpoints)
 
 
+def test_the_parsed_config_is_validated_once_and_any_other_on_each_dump(run_cli, monkeypatch):
+    cli = run_cli("fit", "--config", ADAM, *SHORT)
+    validated = []
+    monkeypatch.setattr(cli.parser, "validate", lambda cfg, **_: validated.append(cfg))
+    cli.parser.dump(cli.config)  # as config.yaml and the checkpoint's hyperparameters dump it
+    assert validated == []
+    changed = cli.config.clone()
+    changed["fit.trainer.max_epochs"] = 7
+    cli.parser.dump(changed)
+    assert [cfg["fit.trainer.max_epochs"] for cfg in validated] == [7]
+
+
 def test_input_width_is_linked_from_the_data(run_cli):
     cli = run_cli("fit", "--config", ADAM, *SHORT, "--data.init_args.n_features=5")
     assert cli.model.network.layers[0].in_features == 5
