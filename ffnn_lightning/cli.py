@@ -46,19 +46,25 @@ from ffnn_lightning.training.trainer import Trainer
 
 
 class ValidatedOnceParser(LightningArgumentParser):
-    """Dumps a config it has validated without validating it again. LightningCLI dumps the
-    parsed config twice a run (``config.yaml``, the checkpoint's hyperparameters), and each
-    validation checks every class's arguments anew: on a small table as long as many epochs.
-    Any other namespace is validated as before."""
+    """Dumps and saves a config it has validated without validating it again. LightningCLI
+    writes the parsed config twice a run (``config.yaml``, the checkpoint's hyperparameters),
+    and each validation checks every class's arguments anew: on a small table as long as many
+    epochs. Any other namespace is validated as before."""
 
     validated: tuple[Namespace, ...] = ()
 
     def dump(self, namespace: Namespace, *args: Any, **kwargs: Any) -> str:
+        return super().dump(namespace, *args, **self._writing(namespace, kwargs))
+
+    def save(self, namespace: Namespace, *args: Any, **kwargs: Any) -> None:
+        super().save(namespace, *args, **self._writing(namespace, kwargs))
+
+    def _writing(self, namespace: Namespace, kwargs: dict[str, Any]) -> dict[str, Any]:
         if any(namespace is checked for checked in self.validated):
-            kwargs.setdefault("skip_validation", True)
+            kwargs["skip_validation"] = True  # SaveConfigCallback passes False explicitly
         if "skip_none" in kwargs:  # Lightning 2.6 still passes jsonargparse's old name for it
             kwargs["skip_unset"] = kwargs.pop("skip_none")
-        return super().dump(namespace, *args, **kwargs)
+        return kwargs
 
 
 class FFNNCLI(LightningCLI):

@@ -43,11 +43,16 @@ def test_run_folder_holds_config_hyperparameters_and_checkpoints(run_cli):
     assert "last.ckpt" in checkpoints and any(n.startswith("best-epoch=") for n in checkpoints)
 
 
-def test_the_parsed_config_is_validated_once_and_any_other_on_each_dump(run_cli, monkeypatch):
+def test_the_parsed_config_is_validated_once_and_any_other_on_each_dump(
+    run_cli, monkeypatch, tmp_path
+):
     cli = run_cli("fit", "--config", ADAM, *SHORT)
     validated = []
     monkeypatch.setattr(cli.parser, "validate", lambda cfg, **_: validated.append(cfg))
-    cli.parser.dump(cli.config)  # as config.yaml and the checkpoint's hyperparameters dump it
+    cli.parser.dump(cli.config)  # as the checkpoint's hyperparameters are written
+    for multifile in (False, True):  # as SaveConfigCallback writes config.yaml, and its option
+        path = tmp_path / f"config-{multifile}.yaml"
+        cli.parser.save(cli.config, path, skip_none=False, multifile=multifile)
     assert validated == []
     changed = cli.config.clone()
     changed["fit.trainer.max_epochs"] = 7
