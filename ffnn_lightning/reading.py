@@ -19,6 +19,13 @@ DATE_PARTS = ("year", "month", "weekday", "days")  # the numbers a date column b
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
 
 
+def table_name(path: str | Path) -> str:
+    """A table file's name without its format and compression: ``new.csv.gz`` -> ``new``
+    (what predictions made on it are named after)."""
+    path = Path(path)
+    return Path(path.stem).stem if path.suffix.lower() in COMPRESSED else path.stem
+
+
 def read_table(path: Path, separator: str = ",", encoding: str = "utf-8"):
     """A CSV or Parquet file (compressed or not) as a DataFrame, with a clear error for what
     cannot be read."""

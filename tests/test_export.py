@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ffnn_lightning.cli import main, run
 from ffnn_lightning.errors import InputError
+from ffnn_lightning.reading import table_name
 from tests.conftest import CONFIGS
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="pip install -e '.[export]'")
@@ -115,14 +116,14 @@ def checkpoint_predictions(run_cli, checkpoint: Path, new: Path, *data: str, **r
     """``predict`` from the checkpoint on the file ``new``: the table it writes in the run's
     folder (``read`` goes to ``pd.read_csv``)."""
     run_cli("predict", *data, f"--data.path={new}", f"--ckpt_path={checkpoint}")
-    return pd.read_csv(checkpoint.parent.parent / f"predictions-{new.stem}.csv", **read)
+    return pd.read_csv(checkpoint.parent.parent / f"predictions-{table_name(new)}.csv", **read)
 
 
 def command_predictions(model: Path, new: Path) -> pd.DataFrame:
     """``predict`` with the ONNX model on the file ``new``: the table it writes beside the
     model (the model's folder is its run)."""
     run(["predict", f"--ckpt_path={model}", f"--data.path={new}"])
-    return pd.read_csv(model.parent / f"predictions-{new.stem}.csv")
+    return pd.read_csv(model.parent / f"predictions-{table_name(new)}.csv")
 
 
 def assert_same_numbers(got: pd.DataFrame, expected: pd.DataFrame) -> None:
@@ -188,7 +189,7 @@ def test_a_missing_column_is_named(exported):
 
 def test_predict_with_the_onnx_model_writes_the_file_predict_writes(exported, run_cli, tmp_path):
     task, checkpoint, model = exported
-    new = tmp_path / "rows.csv"
+    new = tmp_path / "rows.csv.gz"  # named predictions-rows.csv on both routes
     table(task, 30, seed=3).drop(columns=TARGETS[task]).to_csv(new, index=False)
     expected = checkpoint_predictions(run_cli, checkpoint, new, *data_args(task))
     got = command_predictions(model, new)

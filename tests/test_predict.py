@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ffnn_lightning.cli import run
 from ffnn_lightning.data import BundledDataModule, FileDataModule
 from ffnn_lightning.errors import InputError
+from ffnn_lightning.reading import table_name
 
 PETS = [
     "--data=ffnn_lightning.data.FileDataModule",
@@ -70,6 +71,31 @@ def test_new_rows_get_class_names_probabilities_and_ids_in_their_order(run_cli, 
         same = held_out[row["id"]]
         assert row["label"] == same["label"] in ("cat", "dog")
         assert float(row["probability_dog"]) == pytest.approx(float(same["probability_dog"]))
+
+
+@pytest.mark.parametrize(
+    ("file", "name"),
+    [
+        ("new.csv", "new"),
+        ("new.csv.gz", "new"),
+        ("new.CSV.BZ2", "new"),
+        ("new.parquet", "new"),
+        ("new.parquet.zst", "new"),
+        ("new.tsv.xz", "new"),
+        ("visits.2024.csv.zip", "visits.2024"),
+        ("new.gz", "new"),
+        ("folder.v2/new", "new"),
+    ],
+)
+def test_predictions_are_named_after_the_file_without_format_or_compression(file, name):
+    assert table_name(file) == name
+
+
+def test_predictions_on_a_compressed_file_are_named_after_its_table(run_cli, trained):
+    checkpoint, folder = trained
+    pets(6, seed=1).drop(columns="species").to_csv("new.csv.gz", index=False)
+    run_cli("predict", "--ckpt_path", checkpoint, "--data.path=new.csv.gz")
+    assert len(read(folder / "predictions-new.csv")) == 6
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.reading import apply_readers, infinite_cells, read_table
+from ffnn_lightning.reading import apply_readers, infinite_cells, read_table, table_name
 from ffnn_lightning.run_files import free_path, run_folder_of
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def main(argv: list[str]) -> Path:
     session = load(Path(args.ckpt_path))
     path = Path(args.path)
     table = predictions(session, finite(session, read_table(path, args.separator, args.encoding)))
-    out = free_path(run_folder_of(args.ckpt_path) / f"predictions-{path.stem}.csv")
+    out = free_path(run_folder_of(args.ckpt_path) / f"predictions-{table_name(path)}.csv")
     table.to_csv(out, index=False)
     unanswered = int((table["reason"] != "").sum()) if "reason" in table else 0
     left_out = f", and {unanswered} rows it could not predict" if unanswered else ""

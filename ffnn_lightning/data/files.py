@@ -18,7 +18,7 @@ from ffnn_lightning.data.columns import (
 )
 from ffnn_lightning.data.preprocessing import table_preprocessor
 from ffnn_lightning.errors import InputError
-from ffnn_lightning.reading import apply_readers, read_table
+from ffnn_lightning.reading import apply_readers, read_table, table_name
 
 
 class FileDataModule(TabularDataModule):
@@ -160,7 +160,7 @@ class FileDataModule(TabularDataModule):
 
     def output_name(self) -> str:
         """The file's name, for the predictions made on it."""
-        return Path(self.path).stem
+        return table_name(self.path)
 
     def assigned_splits(self):
         return self._split_names
