@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ import pytest
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ffnn_lightning.cli import run
+from ffnn_lightning.cli import main, run
 from ffnn_lightning.data import BundledDataModule, FileDataModule
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.reading import table_name
@@ -47,12 +49,27 @@ def read(path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.fixture(scope="module")
+def pets_run(tmp_path_factory) -> tuple[Path, str, str]:
+    """One fit on pets.csv for the module: its folder, best checkpoint and run folder (both
+    relative to the folder)."""
+    folder = tmp_path_factory.mktemp("pets_run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        pets(200).to_csv("pets.csv", index=False)
+        cli = main(["fit", *PETS, "--trainer.enable_model_summary=false"])
+    checkpoint = cli.trainer.checkpoint_callback.best_model_path
+    assert not Path(checkpoint).is_absolute()  # each test's copy has its own
+    return folder, checkpoint, cli.trainer.log_dir
+
+
 @pytest.fixture
-def trained(run_cli, tmp_path):
-    """A run trained on pets.csv; returns its best checkpoint and run folder."""
-    pets(200).to_csv(tmp_path / "pets.csv", index=False)
-    cli = run_cli("fit", *PETS)
-    return cli.trainer.checkpoint_callback.best_model_path, tmp_path / cli.trainer.log_dir
+def trained(pets_run, run_cli, tmp_path):
+    """A copy of the pets run in this test's folder (its own predictions files); returns its
+    best checkpoint and run folder."""
+    folder, checkpoint, run_folder = pets_run
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    return checkpoint, tmp_path / run_folder
 
 
 def test_new_rows_get_class_names_probabilities_and_ids_in_their_order(run_cli, trained):
