@@ -19,11 +19,15 @@ DATE_PARTS = ("year", "month", "weekday", "days")  # the numbers a date column b
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
 
 
+def unpacked_name(path: Path) -> Path:
+    """The path without its compression suffix: ``new.csv.gz`` -> ``new.csv``."""
+    return path.with_suffix("") if path.suffix.lower() in COMPRESSED else path
+
+
 def table_name(path: str | Path) -> str:
     """A table file's name without its format and compression: ``new.csv.gz`` -> ``new``
     (what predictions made on it are named after)."""
-    path = Path(path)
-    return Path(path.stem).stem if path.suffix.lower() in COMPRESSED else path.stem
+    return unpacked_name(Path(path)).stem
 
 
 def read_table(path: Path, separator: str = ",", encoding: str = "utf-8"):
@@ -37,8 +41,8 @@ def read_table(path: Path, separator: str = ",", encoding: str = "utf-8"):
         raise InputError(f"Data file {str(path)!r} is a folder: name a CSV or Parquet file.")
     if not path.is_file():
         raise InputError(f"Data file {str(path)!r} does not exist.")
-    packed = path.suffix.lower() in COMPRESSED
-    kind = Path(path.stem).suffix.lower() if packed else path.suffix.lower()
+    unpacked = unpacked_name(path)
+    packed, kind = unpacked != path, unpacked.suffix.lower()
     # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not a column name
     encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
