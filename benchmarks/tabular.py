@@ -2,6 +2,7 @@
 
     python benchmarks/tabular.py --on val             # the design set's validation rows
     python benchmarks/tabular.py --set report         # the report set, once, for the docs
+    python benchmarks/tabular.py --set "large design" --on val --seeds 1   # the size rule's tables
     python benchmarks/tabular.py --set large --models "strong preset" CatBoost LightGBM XGBoost
     python benchmarks/tabular.py --quick              # CI: three small sets, one seed
     python benchmarks/tabular.py --datasets pima islp/Default rdata/car/SLID --seeds 3
@@ -34,8 +35,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from tables import DESIGN, FILES, LARGE, REPORT, csv_file, kind_of
+from tables import DESIGN, FILES, LARGE, LARGE_DESIGN, REPORT, csv_file, kind_of
 
+SETS = {"design": DESIGN, "report": REPORT, "large design": LARGE_DESIGN, "large": LARGE}
 QUICK = ["wdbc", "islp/OJ", "bundled/diabetes"]  # KEEL, a file with categories, regression
 SPLIT = {"test_fraction": 0.2, "val_fraction": 0.16}  # as configs/keel.yaml splits
 
@@ -407,8 +409,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", help="the tables (default: the --set's)")
     parser.add_argument(
-        "--set", choices=["design", "report", "large"], default="design",
-        help="benchmarks/tables.py's design set (tune here, --on val), report set or large tables",
+        "--set", choices=[*SETS], default="design",
+        help="benchmarks/tables.py's design set (tune here, --on val), report set, or their "
+        "large tables",
     )  # fmt: skip
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30, help="the template MLP's epochs")
@@ -443,7 +446,7 @@ def main() -> None:
     unknown = sorted(set(args.models or []) - set(everything))
     if unknown:
         parser.error(f"unknown models {unknown}; the models: {everything}")
-    datasets = args.datasets or {"design": DESIGN, "report": REPORT, "large": LARGE}[args.set]
+    datasets = args.datasets or SETS[args.set]
     models = args.models or everything
     results = run(datasets, args.seeds, args.epochs, models, args.out, args.on)
     print("\n" + tables(results, args.on) + f"\nWritten: {args.out}")
