@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from ffnn_lightning.errors import TrainingDiverged
+from ffnn_lightning.errors import InputError, TrainingDiverged
 from ffnn_lightning.run_files import free_path, run_folder_of
 from ffnn_lightning.training.calibration import conformal_threshold
 from ffnn_lightning.training.logs import RUN_FOLDER, attach, tag
@@ -183,6 +183,49 @@ class StopOnDivergence(L.Callback):
             f"The training loss became {losses.reshape(-1)[first].item()} at epoch "
             f"{trainer.current_epoch}, optimizer step {step}. Try a lower learning rate "
             "(--model.optimizer.init_args.lr) or gradient clipping (--trainer.gradient_clip_val)."
+        )
+
+
+class LargeTableLearningRate(L.Callback):
+    """A size rule: from ``min_rows`` training rows on, every learning rate is ``factor`` times
+    the optimizer's, through its whole schedule.
+
+    A rate chosen on tables of some thousands of rows takes tens of thousands of steps on a
+    table of some hundred thousand, and its noise then ends the run above the loss a lower
+    rate reaches (docs/benchmark.md, "The large tables"). The rates are scaled before the
+    first step; a resumed run takes its checkpoint's, which were scaled when it began.
+    """
+
+    def __init__(self, min_rows: int = 100_000, factor: float = 0.25) -> None:
+        if min_rows < 0 or not factor > 0.0:  # NaN too
+            raise InputError(
+                f"LargeTableLearningRate needs min_rows >= 0 and factor > 0, got "
+                f"min_rows={min_rows}, factor={factor}."
+            )
+        self.min_rows = min_rows
+        self.factor = factor
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        rows = getattr(pl_module, "data_info", {}).get("train_rows")
+        if rows is None:
+            raise InputError(
+                "LargeTableLearningRate needs the training rows in the module's data_info "
+                "(a TabularDataModule links them); none were given."
+            )
+        if rows < self.min_rows:
+            return
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                for key in ("lr", "initial_lr"):
+                    if key in group:
+                        group[key] *= self.factor
+        for config in trainer.lr_scheduler_configs:  # base rate x schedule, at each step
+            scheduler = config.scheduler
+            if hasattr(scheduler, "base_lrs"):  # ReduceLROnPlateau scales the rate itself
+                scheduler.base_lrs = [rate * self.factor for rate in scheduler.base_lrs]
+        rank_zero_info(
+            f"Learning rate x{self.factor}: {rows} training rows, at least min_rows "
+            f"({self.min_rows})."
         )
 
 
