@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
 from ffnn_lightning.model.schedules import WarmupCosineLR
+from ffnn_lightning.training.callbacks import LargeTableLearningRate
 from tests.conftest import CONFIGS
 
 STRONG = ("--config", f"{CONFIGS}/breast_cancer.yaml", "--config", f"{CONFIGS}/presets/strong.yaml")
@@ -30,8 +31,12 @@ def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
     assert isinstance(optimizer, torch.optim.AdamW)
     assert optimizer.param_groups[0]["weight_decay"] == pytest.approx(0.01)
     assert optimizer.defaults["fused"] is True  # one kernel per step for all parameters
-    assert isinstance(cli.trainer.lr_scheduler_configs[0].scheduler, WarmupCosineLR)
+    scheduler = cli.trainer.lr_scheduler_configs[0].scheduler
+    assert isinstance(scheduler, WarmupCosineLR)
     assert any(isinstance(c, EarlyStopping) for c in cli.trainer.callbacks)
+    (rule,) = (c for c in cli.trainer.callbacks if isinstance(c, LargeTableLearningRate))
+    assert (rule.min_rows, rule.factor) == (100_000, 0.25)
+    assert scheduler.base_lrs == [pytest.approx(0.004)]  # 364 rows: the rate as chosen
 
 
 @pytest.mark.parametrize(
