@@ -1,4 +1,4 @@
-"""The learning-rate schedules the strong tabular preset uses, and its size rule."""
+"""The learning-rate schedules the strong tabular preset uses, and its size rules."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
+from ffnn_lightning.data import BlobsDataModule
 from ffnn_lightning.errors import InputError
 from ffnn_lightning.model.schedules import WarmupCosineLR
-from ffnn_lightning.training.callbacks import LargeTableLearningRate
+from ffnn_lightning.training.callbacks import LargeTableLearningRate, SmallTableBatchSize
 from tests.conftest import build_module, quiet_trainer
 
 
@@ -105,3 +106,46 @@ def test_a_module_that_does_not_know_its_training_rows_is_refused():
 def test_a_rule_that_cannot_scale_is_refused(min_rows, factor):
     with pytest.raises(InputError, match=f"min_rows={min_rows}, factor={factor}"):
         LargeTableLearningRate(min_rows=min_rows, factor=factor)
+
+
+def steps_of_one_epoch(rule: SmallTableBatchSize, batch_size: int | None, rows: int = 300):
+    """The optimizer steps of one epoch on a blobs table of ``rows`` (240 training rows at
+    300) given ``batch_size``, with ``rule``; and the data module's batch size after it."""
+    data = BlobsDataModule(n_samples=rows, n_features=8, batch_size=batch_size)
+    train_rows = len(data.prepare().tensors["train"][0])
+    module = build_module(in_features=8, train_rows=train_rows)
+    trainer = quiet_trainer(max_epochs=1, callbacks=[rule])
+    trainer.fit(module, datamodule=data)
+    return trainer.global_step, data.batch_size
+
+
+def test_a_table_under_the_rules_size_trains_at_its_batch():
+    assert steps_of_one_epoch(SmallTableBatchSize(max_rows=241, batch_size=32), 256) == (8, 32)
+
+
+@pytest.mark.parametrize("batch_size", [None, 100])  # the whole split, or a batch over 32
+def test_any_larger_batch_of_a_small_table_comes_down_to_the_rules(batch_size):
+    rule = SmallTableBatchSize(max_rows=1200, batch_size=32)
+    assert steps_of_one_epoch(rule, batch_size) == (8, 32)
+
+
+def test_a_table_at_the_rules_size_keeps_its_batch():
+    assert steps_of_one_epoch(SmallTableBatchSize(max_rows=240, batch_size=32), 256) == (1, 256)
+
+
+def test_a_smaller_batch_than_the_rules_stays():
+    assert steps_of_one_epoch(SmallTableBatchSize(max_rows=1200, batch_size=32), 16) == (15, 16)
+
+
+def test_the_batch_rule_needs_a_data_module():
+    module = build_module(in_features=3, train_rows=8)
+    trainer = quiet_trainer(callbacks=[SmallTableBatchSize()])
+    rows = TensorDataset(torch.randn(8, 3), torch.ones(8, 1))
+    with pytest.raises(InputError, match=r"sets the data module's batch_size.*no data module"):
+        trainer.fit(module, DataLoader(rows, batch_size=4))
+
+
+@pytest.mark.parametrize(("max_rows", "batch_size"), [(-1, 32), (1200, 0)])
+def test_a_batch_rule_that_cannot_apply_is_refused(max_rows, batch_size):
+    with pytest.raises(InputError, match=f"max_rows={max_rows}, batch_size={batch_size}"):
+        SmallTableBatchSize(max_rows=max_rows, batch_size=batch_size)

@@ -206,12 +206,7 @@ class LargeTableLearningRate(L.Callback):
         self.factor = factor
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        rows = getattr(pl_module, "data_info", {}).get("train_rows")
-        if rows is None:
-            raise InputError(
-                "LargeTableLearningRate needs the training rows in the module's data_info "
-                "(a TabularDataModule links them); none were given."
-            )
+        rows = training_rows(self, pl_module)
         if rows < self.min_rows:
             return
         for optimizer in trainer.optimizers:
@@ -227,6 +222,55 @@ class LargeTableLearningRate(L.Callback):
             f"Learning rate x{self.factor}: {rows} training rows, at least min_rows "
             f"({self.min_rows})."
         )
+
+
+class SmallTableBatchSize(L.Callback):
+    """A size rule: under ``max_rows`` training rows, a training step takes at most
+    ``batch_size`` rows.
+
+    A batch chosen for tables of some thousands of rows leaves a table of some hundreds with
+    one or two steps an epoch, too few to train in a run's epochs; a smaller batch gives it
+    the steps at about the same cost, since such a fit is mostly its fixed costs
+    (docs/benchmark.md, "The small tables"). A smaller batch the data module was given stays.
+    """
+
+    def __init__(self, max_rows: int = 1200, batch_size: int = 32) -> None:
+        if max_rows < 0 or batch_size < 1:
+            raise InputError(
+                f"SmallTableBatchSize needs max_rows >= 0 and batch_size >= 1, got "
+                f"max_rows={max_rows}, batch_size={batch_size}."
+            )
+        self.max_rows = max_rows
+        self.batch_size = batch_size
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        rows = training_rows(self, pl_module)
+        data = trainer.datamodule
+        if data is None or not hasattr(data, "batch_size"):
+            raise InputError(
+                "SmallTableBatchSize sets the data module's batch_size (a TabularDataModule "
+                f"has one); this fit has {type(data).__name__ if data else 'no data module'}."
+            )
+        given = rows if data.batch_size is None else data.batch_size  # None: the whole split
+        if rows >= self.max_rows or given <= self.batch_size:
+            return
+        data.batch_size = self.batch_size
+        rank_zero_info(
+            f"Batch size {self.batch_size}: {rows} training rows, under max_rows ({self.max_rows})."
+        )
+
+
+def training_rows(rule: L.Callback, pl_module: L.LightningModule) -> int:
+    """The training rows a size rule goes by: the data module links them into the module."""
+    rows = getattr(pl_module, "data_info", {}).get("train_rows")
+    if rows is None:
+        raise InputError(
+            f"{type(rule).__name__} needs the training rows in the module's data_info "
+            "(a TabularDataModule links them); none were given."
+        )
+    return rows
 
 
 class RunSummary(L.Callback):
