@@ -7,7 +7,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
 from ffnn_lightning.model.schedules import WarmupCosineLR
-from ffnn_lightning.training.callbacks import LargeTableLearningRate
+from ffnn_lightning.training.callbacks import LargeTableLearningRate, SmallTableBatchSize
 from tests.conftest import CONFIGS
 
 STRONG = ("--config", f"{CONFIGS}/breast_cancer.yaml", "--config", f"{CONFIGS}/presets/strong.yaml")
@@ -24,7 +24,7 @@ def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
         "--trainer.enable_progress_bar=false",
     )
     assert cli.datamodule.scaler == "robust_clip"
-    assert cli.datamodule.batch_size == 256
+    assert cli.datamodule.batch_size == 32  # 364 training rows: the small tables' batch
     assert cli.model.network.embedding is not None
     assert cli.model.loss_fn.smoothing == pytest.approx(0.1)  # breast_cancer: binary
     optimizer = cli.trainer.optimizers[0]
@@ -36,6 +36,9 @@ def test_the_strong_preset_switches_on_each_of_its_ingredients(run_cli):
     assert any(isinstance(c, EarlyStopping) for c in cli.trainer.callbacks)
     (rule,) = (c for c in cli.trainer.callbacks if isinstance(c, LargeTableLearningRate))
     assert (rule.min_rows, rule.factor) == (100_000, 0.25)
+    (batch_rule,) = (c for c in cli.trainer.callbacks if isinstance(c, SmallTableBatchSize))
+    assert (batch_rule.max_rows, batch_rule.batch_size) == (1200, 32)
+    assert cli.trainer.num_training_batches == 12  # 364 rows in steps of 32
     assert scheduler.base_lrs == [pytest.approx(0.004)]  # 364 rows: the rate as chosen
 
 
