@@ -36,6 +36,19 @@ def test_a_periodic_embedding_gives_the_network_dim_numbers_per_input():
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+def test_a_periodic_embedding_learns_as_many_frequencies_per_input_as_asked():
+    network = PeriodicEmbedding(5, 1, network=mlp(), dim=4, frequencies=6)
+    periodic = network.embedding[0]
+    assert periodic.periodic.weight.shape == (5, 6)  # a sine and a cosine of each
+    assert periodic.linear.weight.shape == (5, 2 * 6, 4)
+    assert network(torch.randn(3, 5)).shape == (3, 1)
+
+
+def test_a_periodic_embedding_refuses_no_frequencies():
+    with pytest.raises(InputError, match="frequencies must be a positive integer, got 0"):
+        PeriodicEmbedding(5, 1, network=mlp(), frequencies=0)
+
+
 def test_a_periodic_embedding_stays_out_of_a_table_under_its_min_rows():
     network = PeriodicEmbedding(5, 1, network=mlp(), min_rows=100, train_rows=99)
     assert network.embedding is None

@@ -147,6 +147,8 @@ class PeriodicEmbedding(nn.Module):
     Args:
         network: the network that reads the embedded inputs.
         dim: numbers per input.
+        frequencies: learned frequencies per input, each giving a sine and a cosine for the
+            linear map to ``dim`` (rtdl's default, 48); the embedding's cost grows with them.
         min_rows: embed only when the training split has at least this many rows; below it
             the inputs go in as they are (on small tables the embedding's weights overfit).
     """
@@ -157,13 +159,14 @@ class PeriodicEmbedding(nn.Module):
         out_features: int,
         network: NetworkFactory = FeedForwardNetwork,
         dim: int = 16,
+        frequencies: int = 48,
         min_rows: int = 0,
         category_levels: list[int] | None = None,
         train_rows: int | None = None,
         number_features: int | None = None,
     ) -> None:
         super().__init__()
-        check_widths(dim=dim)
+        check_widths(dim=dim, frequencies=frequencies)
         codes = len(category_levels or ())
         self.numbers = numbers = in_features - codes if number_features is None else number_features
         self.embedding = None
@@ -175,7 +178,7 @@ class PeriodicEmbedding(nn.Module):
         elif numbers > 0:
             from rtdl_num_embeddings import PeriodicEmbeddings
 
-            periodic = PeriodicEmbeddings(numbers, dim, lite=False)
+            periodic = PeriodicEmbeddings(numbers, dim, n_frequencies=frequencies, lite=False)
             self.embedding = nn.Sequential(periodic, nn.Flatten())
             in_features += numbers * (dim - 1)
             number_features = numbers * dim
