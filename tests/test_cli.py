@@ -136,6 +136,14 @@ def test_lr_find_writes_its_suggestion_and_plot_into_the_run_folder(run_cli, cap
     assert "Suggested learning rate: " in caplog.text and "--model.lr " in caplog.text
 
 
+def test_lr_find_on_a_small_table_searches_at_the_batch_its_size_rule_trains_at(run_cli):
+    rule = "--trainer.callbacks+=ffnn_lightning.training.callbacks.SmallTableBatchSize"
+    args = ["--data.init_args.batch_size=128", rule, "--num_training=30"]
+    cli = run_cli("lr_find", "--config", ADAM, *SHORT, *args)  # 400 training rows
+    assert cli.datamodule.batch_size == 32
+    assert cli.trainer.train_dataloader.batch_size == 32
+
+
 def test_a_checkpoint_named_in_a_config_file_brings_its_data_module(run_cli, tmp_path):
     cli = run_cli("fit", "--config", ADAM, *SHORT)
     last = Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
